@@ -1,0 +1,80 @@
+"""The fnn error classes (one module, flax ``errors.py`` style).
+
+Every error fnn raises on purpose derives from :class:`FnnError`. Errors raised
+inside a container carry the path of the child that raised them: containers
+call :meth:`FnnError.at` on the way out, so the message names the layer by its
+params path (``[2][0]`` is ``params[2][0]``) and keeps the exception type.
+"""
+
+from __future__ import annotations
+
+
+class FnnError(Exception):
+    """Base class of every error fnn raises on purpose.
+
+    Attributes:
+      message: the message without the path.
+      path: indices from the outermost container down to the layer that raised.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+        self.path: tuple[int | str, ...] = ()
+
+    def at(self, index: int | str, container: str) -> "FnnError":
+        """Prefixes ``index`` to the path and notes the container (PEP 678)."""
+        self.path = (index,) + self.path
+        self.add_note(f"  inside child [{index}] of {container}")
+        return self
+
+    def __str__(self) -> str:
+        if not self.path:
+            return self.message
+        where = "".join(f"[{i}]" for i in self.path)
+        return f"at {where}: {self.message}"
+
+
+class ShapeError(FnnError, ValueError):
+    """An input, a target or a table has the wrong shape, rank or arity."""
+
+
+class DTypeError(FnnError, TypeError):
+    """An input has the wrong dtype (float indices, integer data where floats are needed)."""
+
+
+class MissingRNGError(FnnError, ValueError):
+    """A layer needs a PRNG key (``rng=``) in training mode and none was given."""
+
+
+class StatefulModelError(FnnError, TypeError):
+    """The plain ``(init, apply)`` pair was used on a model that has state."""
+
+
+class ConfigError(FnnError, ValueError):
+    """A constructor got an invalid hyper-parameter (a negative size, p outside [0, 1), ...)."""
+
+
+class IndexRangeError(FnnError, IndexError):
+    """A class index or lookup index is outside its valid range."""
+
+
+class CheckpointError(FnnError, OSError):
+    """A checkpoint is missing, truncated, corrupt, foreign or does not match the model."""
+
+
+class NonFiniteError(FnnError, FloatingPointError):
+    """A loss, an output or a gradient became NaN or infinite."""
+
+
+__all__ = [
+    "FnnError",
+    "ShapeError",
+    "DTypeError",
+    "MissingRNGError",
+    "StatefulModelError",
+    "ConfigError",
+    "IndexRangeError",
+    "CheckpointError",
+    "NonFiniteError",
+]

@@ -1,0 +1,80 @@
+"""Linear layers: Linear and Bilinear (torch7 ``doc/simple.md``, parametrised)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from fnn.core import Module, expect_array, format_shape, leaf, lift, same_size, uniform
+from fnn.errors import ConfigError, ShapeError
+
+Initializer = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]
+
+
+def positive(layer: str, **sizes: int) -> None:
+    """Raises a ConfigError unless every size is a positive int."""
+    for k, v in sizes.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"{layer}: {k} must be a positive int, got {v!r}")
+
+
+def Linear(
+    in_features: int,
+    out_features: int,
+    bias: bool = True,
+    *,
+    weight_init: Initializer | None = None,
+    bias_init: Initializer | None = None,
+) -> Module:
+    """``y = x Wᵀ + b``.
+
+    Args:
+      in_features: size of the last input dim.
+      out_features: size of the last output dim.
+      bias: whether to add a bias (torch7's ``noBias()`` is ``bias=False``).
+      weight_init: ``(key, shape, dtype) -> array``; default torch7's ``U(±1/√in)``.
+      bias_init: as ``weight_init``; default ``U(±1/√in)``.
+
+    Shape contract: ``(..., in) -> (..., out)``; torch7 took ``(in)`` or ``(B, in)``,
+    fnn also broadcasts over more leading dims (as PyTorch does).
+    Params: ``weight (out, in)``, ``bias (out,)``.
+
+    >>> import jax, jax.numpy as jnp, fnn
+    >>> init, apply = fnn.Linear(3, 4)
+    >>> out_shape, params = init(jax.random.key(0), (-1, 3))
+    >>> out_shape, params['weight'].shape, apply(params, jnp.ones(3)).shape
+    ((-1, 4), (4, 3), (4,))
+    """
+    positive("nn.Linear", in_features=in_features, out_features=out_features)
+    bound = 1.0 / math.sqrt(in_features)
+    w_init = weight_init or uniform(bound)
+    b_init = bias_init or uniform(bound)
+
+    def check(shape, dtype):
+        expect_array(shape)
+        if len(shape) < 1 or not same_size(in_features, shape[-1]):
+            raise ShapeError(f"expects input (..., {in_features}), got {format_shape(shape)}")
+
+    def params(rng, shape, dtype):
+        kw, kb = jax.random.split(rng)
+        p = {"weight": w_init(kw, (out_features, in_features), dtype)}
+        if bias:
+            p["bias"] = b_init(kb, (out_features,), dtype)
+        return p
+
+    def forward(p, x, *, rng, train):
+        y = jnp.matmul(x, p["weight"].T)
+        return y + lift(p["bias"], y.ndim) if bias else y
+
+    return leaf(
+        f"nn.Linear({in_features} -> {out_features}{'' if bias else ' without bias'})",
+        forward,
+        kind="Linear",
+        params=params,
+        check=check,
+        config={"in_features": in_features, "out_features": out_features, "bias": bias},
+    )

@@ -1,0 +1,34 @@
+"""Test configuration: float64 for gradient checks, strict dtype promotion, no rank promotion."""
+
+import os
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+MNIST_PATH = os.environ.get("FNN_MNIST", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz"))
+
+
+def torch_or_skip():
+    """Imports torch; skips when it is absent, except in CI where parity tests must run."""
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("PyTorch is not installed (pip install torch==2.13.0); parity tests need it")
+    torch.set_default_dtype(torch.float64)
+    return torch
+
+
+@pytest.fixture
+def torch():
+    return torch_or_skip()
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
