@@ -7,10 +7,30 @@ Every layer is a :class:`Module` that unpacks into ``(init, apply)``::
     init, apply = model
     out_shape, params = init(jax.random.key(0), (-1, 784))
     logp = apply(params, x)
+
+Each family of layers lives in its own module and is re-exported here.
 """
 
+from fnn import (
+    convolution,
+    criterion,
+    dropout,
+    linear,
+    lookup,
+    normalization,
+    pooling,
+    reduction,
+    shaping,
+    simple,
+    spatial,
+    table,
+    transfer,
+)
 from fnn.containers import Concat, ConcatTable, MapTable, Parallel, ParallelTable, Sequential
+from fnn.convolution import *  # noqa: F403
 from fnn.core import Module, StatefulPair, format_shape, leaf
+from fnn.criterion import *  # noqa: F403
+from fnn.dropout import *  # noqa: F403
 from fnn.errors import (
     CheckpointError,
     ConfigError,
@@ -22,19 +42,27 @@ from fnn.errors import (
     ShapeError,
     StatefulModelError,
 )
-from fnn.linear import Linear
+from fnn.linear import *  # noqa: F403
+from fnn.lookup import *  # noqa: F403
+from fnn.normalization import *  # noqa: F403
+from fnn.pooling import *  # noqa: F403
 from fnn.protocol import backward, count_parameters, get_parameters, update_parameters
+from fnn.reduction import *  # noqa: F403
+from fnn.shaping import *  # noqa: F403
+from fnn.simple import *  # noqa: F403
+from fnn.spatial import *  # noqa: F403
 from fnn.summary import summary, summary_rows
+from fnn.table import *  # noqa: F403
+from fnn.transfer import *  # noqa: F403
 
 __version__ = "0.1.0"
 
-# Every layer and container constructor, checked by the conformance registry.
-LAYER_NAMES: tuple[str, ...] = (
-    "Sequential",
-    "Concat",
-    "ConcatTable",
-    "ParallelTable",
-    "Parallel",
-    "MapTable",
-    "Linear",
+_FAMILIES = (linear, simple, shaping, reduction, lookup, transfer, table, convolution, pooling, spatial,
+             normalization, dropout)
+
+# Every layer and container constructor (aliases excluded), each checked by the conformance registry.
+LAYER_NAMES: tuple[str, ...] = ("Sequential", "Concat", "ConcatTable", "ParallelTable", "Parallel", "MapTable") + tuple(
+    name for family in _FAMILIES for name in family.LAYERS
 )
+# Every criterion constructor (aliases excluded).
+CRITERION_NAMES: tuple[str, ...] = tuple(criterion.LAYERS)

@@ -78,3 +78,7 @@ def Linear(
         check=check,
         config={"in_features": in_features, "out_features": out_features, "bias": bias},
     )
+
+
+__all__ = ["Linear"]
+LAYERS = ["Linear"]
