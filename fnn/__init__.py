@@ -24,11 +24,12 @@ from fnn import (
     simple,
     spatial,
     table,
+    testing,
     transfer,
 )
 from fnn.containers import Concat, ConcatTable, MapTable, Parallel, ParallelTable, Sequential
 from fnn.convolution import *  # noqa: F403
-from fnn.core import Module, StatefulPair, format_shape, leaf
+from fnn.core import Module, StatefulPair, elementwise, format_shape, leaf
 from fnn.criterion import *  # noqa: F403
 from fnn.dropout import *  # noqa: F403
 from fnn.errors import (

@@ -389,6 +389,10 @@ def _has_unknown(shape: ShapeTree) -> bool:
     return (-1 in shape) if is_shape(shape) else any(_has_unknown(s) for s in shape)
 
 
+def _dtype_text(dtype: Any) -> str:
+    return ", ".join(jnp.dtype(d).name for d in jax.tree.leaves(dtype))
+
+
 def _named(e: FnnError, name: str) -> FnnError:
     if not getattr(e, "_named", False):
         e.message = f"{name} {e.message}"
@@ -459,6 +463,12 @@ def leaf(
             y, s = step(p, s, x, rng=rng, train=train)
         except FnnError as e:
             raise _named(e, name) from None
+        except jax.dtypes.TypePromotionError as e:
+            pdts = sorted({jnp.dtype(v.dtype).name for v in jax.tree.leaves(p)})
+            raise DTypeError(
+                f"{name} got input of dtype {_dtype_text(dtype_of(x))} but its params are {', '.join(pdts) or 'none'}; "
+                "cast one to the other (init with dtype=... or x.astype(...))"
+            ) from e
         hook = _APPLY_HOOK.get()
         if hook is not None:
             hook(_PATH.get(), module, y)
