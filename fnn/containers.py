@@ -44,12 +44,14 @@ def _render_chain(m: Module) -> str:
 
 
 def _render_branches(m: Module) -> str:
-    """torch7's Concat / ConcatTable / ParallelTable.__tostring__."""
+    """torch7's Concat / ConcatTable / ParallelTable.__tostring__ (ParallelTable marks
+    every branch ``|`->``; the others mark the last one `` `->``)."""
     lines = [f"nn.{m.kind} {{", f"{_TAB}input"]
     n = len(m.children)
     for i, c in enumerate(m.children):
         last = i == n - 1
-        head, pad = ("   `-> ", "       ") if last else ("  |`-> ", "  |    ")
+        head = "   `-> " if last and m.kind != "ParallelTable" else "  |`-> "
+        pad = "       " if last else "  |    "
         lines.append(_TAB + head + f"({i + 1}): " + _indent(str(c), _TAB + pad))
     lines.append(_TAB + "   ... -> output")
     return "\n".join(lines) + "\n}"
