@@ -1,0 +1,561 @@
+"""Checkpoints: arrays only, keyed by tree path, written atomically, checked on load.
+
+A checkpoint is one `safetensors <https://github.com/huggingface/safetensors>`_ file.
+Every array is stored under its tree path (``params/[3]/weight``,
+``opt_state/[0]/mu/[3]/weight``, ``state/[1]/running_mean``) and a JSON block in the
+file's ``__metadata__`` records the format name and version, the fnn version, the
+step, your ``meta`` dict, the structure of every tree (dicts, lists, tuples,
+NamedTuples such as optax states, ``None``) and a SHA-256 digest of every array.
+
+Safety:
+
+* **No code runs at load time.** There is no pickle anywhere; the file holds raw
+  arrays and JSON. A NamedTuple (an optax state) is rebuilt from a class that is
+  *already imported* in the loading process (looked up in ``sys.modules``, never
+  imported); otherwise it comes back as a plain ``collections.namedtuple`` with
+  the same fields (pass ``like=`` to get exact types).
+* **Atomic writes.** :func:`save` writes a temporary file in the target's
+  directory (``.<name>.<random>.tmp``), flushes and fsyncs it, renames it over
+  the target with ``os.replace`` and fsyncs the directory. A process killed
+  mid-save leaves the previous checkpoint intact; at worst a stale
+  ``.<name>.*.tmp`` file remains, which :func:`load` never reads and which is
+  safe to delete.
+* **Everything is checked.** A missing, truncated, corrupted or foreign file
+  raises :class:`~fnn.errors.CheckpointError` saying what is wrong (never a raw
+  safetensors or JSON exception); ``load(path, like=...)`` checks every tree
+  path, shape and dtype against ``like`` and reports all mismatches at once.
+
+>>> import os, tempfile, jax, jax.numpy as jnp, fnn
+>>> from fnn.checkpoint import save, load
+>>> model = fnn.Sequential(fnn.Linear(3, 2))
+>>> _, params = model.init(jax.random.key(0), (-1, 3))
+>>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+>>> save(path, params=params, step=7, meta={"epoch": 1})
+>>> ckpt = load(path, like={"params": params})
+>>> ckpt.step, ckpt.meta, ckpt.params[0]["weight"].dtype
+(7, {'epoch': 1}, dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fnn.errors import CheckpointError
+
+FORMAT = "fnn.checkpoint"
+VERSION = 1
+TREES = ("params", "state", "opt_state")
+_META_KEY = "fnn"
+
+# dtypes safetensors.numpy stores natively; others are stored as raw bytes (uint8).
+_NATIVE = {"float64", "float32", "float16", "int64", "int32", "int16", "int8",
+           "uint64", "uint32", "uint16", "uint8", "bool", "complex64"}
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadReport:
+    """What a non-strict :func:`load` could not match.
+
+    Attributes:
+      missing: tree paths ``like`` has and the file lacks (they keep ``like``'s value).
+      unexpected: tree paths the file has and ``like`` lacks (not loaded).
+      mismatched: one line per path whose shape or dtype differs (they keep ``like``'s value).
+      notes: anything else worth knowing (e.g. a NamedTuple rebuilt as a plain namedtuple).
+    """
+
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    mismatched: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every path matched."""
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = []
+        for title, items in (("missing from the file", self.missing), ("unexpected in the file", self.unexpected),
+                             ("shape/dtype mismatch", self.mismatched), ("notes", self.notes)):
+            if items:
+                lines.append(f"{title} ({len(items)}):")
+                lines.extend(f"  {item}" for item in items)
+        return "\n".join(lines) if lines else "all paths matched"
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint.
+
+    Attributes:
+      params: the params tree.
+      state: the state tree (``None`` if none was saved).
+      opt_state: the optimiser state (``None`` if none was saved).
+      step: the training step recorded by :func:`save`.
+      meta: the user's JSON metadata.
+      report: what a non-strict load could not match (empty for a strict load).
+      fnn_version: the fnn version that wrote the file.
+    """
+
+    params: Any
+    state: Any = None
+    opt_state: Any = None
+    step: int = 0
+    meta: dict = dataclasses.field(default_factory=dict)
+    report: LoadReport = dataclasses.field(default_factory=LoadReport)
+    fnn_version: str = ""
+
+
+# --------------------------------------------------------------------------- tree paths
+
+
+def _entry_text(entry: Any) -> str:
+    """One tree-path segment: ``[3]`` for a sequence index, the name for a dict key or field."""
+    if isinstance(entry, jax.tree_util.SequenceKey):
+        return f"[{entry.idx}]"
+    if isinstance(entry, jax.tree_util.FlattenedIndexKey):
+        return f"[{entry.key}]"
+    if isinstance(entry, jax.tree_util.GetAttrKey):
+        name = entry.name
+    elif isinstance(entry, jax.tree_util.DictKey):
+        name = entry.key
+    else:
+        return f"[{entry!r}]"
+    if isinstance(name, str) and name and "/" not in name and not name.startswith("["):
+        return name
+    return f"[{name!r}]"
+
+
+def path_key(prefix: str, path: tuple) -> str:
+    """The checkpoint key of a leaf: ``prefix/seg/seg``, e.g. ``params/[3]/weight``."""
+    return "/".join((prefix, *(_entry_text(e) for e in path)))
+
+
+def _is_namedtuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def _is_key_array(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+# --------------------------------------------------------------------------- save
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).reshape(-1).view(np.uint8)).hexdigest()
+
+
+def _leaf_record(key: str, x: Any) -> tuple[dict, np.ndarray]:
+    """The metadata record and the array to store for one leaf."""
+    if _is_key_array(x):
+        data = np.asarray(jax.random.key_data(x))
+        rec = {"kind": "prng_key", "impl": str(jax.random.key_impl(x)), "dtype": "key", "shape": list(np.shape(x))}
+    elif isinstance(x, (bool, np.bool_)) and not isinstance(x, np.ndarray):
+        data, rec = np.asarray(x, dtype=np.bool_), {"kind": "bool"}
+    elif isinstance(x, int):
+        if not -(2**63) <= x < 2**63:
+            raise CheckpointError(f"cannot save {key}: the int {x} does not fit in int64")
+        data, rec = np.asarray(x, dtype=np.int64), {"kind": "int"}
+    elif isinstance(x, float):
+        data, rec = np.asarray(x, dtype=np.float64), {"kind": "float"}
+    elif isinstance(x, (jax.Array, np.ndarray, np.generic)):
+        data = np.asarray(x)
+        rec = {"kind": "numpy" if isinstance(x, (np.ndarray, np.generic)) else "jax"}
+    else:
+        raise CheckpointError(
+            f"cannot save {key}: it is a {type(x).__name__}; checkpoints hold arrays, numbers and "
+            "trees of dicts, lists, tuples and NamedTuples only"
+        )
+    rec.setdefault("dtype", data.dtype.name)
+    rec.setdefault("shape", list(data.shape))
+    stored = np.ascontiguousarray(data)
+    if stored.dtype.name not in _NATIVE:
+        stored = stored.reshape(-1).view(np.uint8)
+        rec["raw"] = True
+    rec["stored_shape"] = list(stored.shape)
+    rec["sha256"] = _digest(stored)
+    return rec, stored
+
+
+def _describe(node: Any, prefix: str, path: tuple, records: dict, arrays: dict) -> dict:
+    """The JSON skeleton of ``node``; fills ``records``/``arrays`` with its leaves."""
+    if node is None:
+        return {"t": "none"}
+    if isinstance(node, dict):
+        for k in node:
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise CheckpointError(f"cannot save {path_key(prefix, path)}: dict key {k!r} is not a str or int")
+        return {"t": "dict", "keys": list(node),
+                "items": [_describe(v, prefix, path + (jax.tree_util.DictKey(k),), records, arrays)
+                          for k, v in node.items()]}
+    if _is_namedtuple(node):
+        cls = type(node)
+        return {"t": "namedtuple", "module": cls.__module__, "name": cls.__qualname__, "fields": list(cls._fields),
+                "items": [_describe(v, prefix, path + (jax.tree_util.GetAttrKey(f),), records, arrays)
+                          for f, v in zip(cls._fields, node, strict=True)]}
+    if isinstance(node, (list, tuple)):
+        return {"t": "list" if isinstance(node, list) else "tuple",
+                "items": [_describe(v, prefix, path + (jax.tree_util.SequenceKey(i),), records, arrays)
+                          for i, v in enumerate(node)]}
+    if isinstance(node, (jax.Array, np.ndarray, np.generic, int, float)) or \
+            jax.tree_util.treedef_is_leaf(jax.tree.structure(node)):
+        key = path_key(prefix, path)
+        if key in records:
+            raise CheckpointError(f"cannot save: two leaves map to the same key {key!r}")
+        records[key], arrays[key] = _leaf_record(key, node)
+        return {"t": "leaf", "key": key}
+    # Another registered pytree node (a dataclass...): saved, but only load(like=...) rebuilds it.
+    children, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    cls = type(node)
+    return {"t": "opaque", "module": cls.__module__, "name": cls.__qualname__,
+            "items": [_describe(v, prefix, path + tuple(p), records, arrays) for p, v in children]}
+
+
+def _fsync_dir(directory: str) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Writes a file atomically: ``write(tmp)`` then fsync, ``os.replace`` and a directory fsync.
+
+    The temporary file ``.<name>.<random>.tmp`` lives in the target's directory (so
+    the rename never crosses file systems) and is removed if ``write`` fails. A
+    process killed before the rename leaves the old file untouched.
+    """
+    path = os.path.abspath(os.fspath(path))
+    directory, name = os.path.split(path)
+    os.makedirs(directory, exist_ok=True)
+    if os.path.isdir(path):
+        raise CheckpointError(f"cannot write {path}: it is a directory")
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        write(tmp)
+        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
+        os.chmod(tmp, mode)
+        with open(tmp, "rb+") as f:
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def save(
+    path: str | os.PathLike,
+    *,
+    params: Any,
+    state: Any = None,
+    opt_state: Any = None,
+    step: int = 0,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """Saves params, state and optimiser state to one safetensors file, atomically.
+
+    Args:
+      path: the file to write (conventionally ``*.safetensors``); parent directories
+        are created. An existing file is replaced only once the new one is complete.
+      params: the params tree (dicts, lists, tuples, NamedTuples, ``None`` and arrays).
+      state: the model state (BatchNorm statistics ...), or ``None``.
+      opt_state: the optimiser state (e.g. ``optax.adam(...).init(params)``), or ``None``.
+      step: the training step (a non-negative int).
+      meta: JSON-serialisable user metadata (epoch, config, metrics ...).
+
+    Raises:
+      CheckpointError: a leaf is not an array or number, ``meta`` is not JSON, or
+        the file cannot be written.
+
+    Array dtypes that safetensors lacks (bfloat16 ...) are stored as raw bytes and
+    restored exactly; PRNG key arrays are stored as their key data and restored as keys.
+    """
+    try:
+        step = int(step)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"step must be an int, got {step!r}") from None
+    if step < 0:
+        raise CheckpointError(f"step must be >= 0, got {step}")
+    records: dict[str, dict] = {}
+    arrays: dict[str, np.ndarray] = {}
+    trees = {name: _describe(tree, name, (), records, arrays)
+             for name, tree in (("params", params), ("state", state), ("opt_state", opt_state))}
+    import fnn
+
+    header = {"format": FORMAT, "version": VERSION, "fnn_version": getattr(fnn, "__version__", "unknown"),
+              "step": step, "meta": dict(meta or {}), "trees": trees, "leaves": records}
+    try:
+        text = json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"meta must be JSON-serialisable (numbers, strings, lists, dicts): {e}") from None
+    from safetensors.numpy import save_file
+
+    try:
+        atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata={_META_KEY: text, "format": "np"}))
+    except CheckpointError:
+        raise
+    except OSError as e:
+        raise CheckpointError(f"cannot write checkpoint {os.fspath(path)}: {e}") from e
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Reads and verifies the header and every array of an fnn checkpoint."""
+    from safetensors import safe_open
+
+    if not os.path.exists(path):
+        raise CheckpointError(f"no checkpoint at {path}: the file does not exist")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
+    try:
+        with safe_open(path, framework="np") as f:
+            metadata = f.metadata() or {}
+            keys = list(f.keys())
+            raw = {k: np.array(f.get_tensor(k)) for k in keys}
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
+    except Exception as e:  # safetensors raises SafetensorError (not an OSError) for bad files
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (truncated, corrupt or another format): {e}"
+        ) from None
+    if _META_KEY not in metadata:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not an fnn checkpoint (it has no fnn metadata). "
+            "To import PyTorch weights use fnn.interop.load_torch_state_dict"
+        )
+    try:
+        header = json.loads(metadata[_META_KEY])
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        fmt, version = header.get("format"), header.get("version")
+        if fmt != FORMAT:
+            raise ValueError(f"format {fmt!r}, expected {FORMAT!r}")
+        if not isinstance(version, int) or version > VERSION:
+            raise CheckpointError(f"{path} has checkpoint format version {version!r}; this fnn reads up to {VERSION}")
+        records, trees = header["leaves"], header["trees"]
+        if not isinstance(records, dict) or not all(isinstance(trees.get(t), dict) for t in TREES):
+            raise ValueError("the tree description is incomplete")
+        int(header["step"])
+    except CheckpointError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{path} has corrupt fnn metadata: {e}") from None
+    problems = []
+    if set(records) != set(raw):
+        lost = sorted(set(records) - set(raw))
+        extra = sorted(set(raw) - set(records))
+        problems.append(f"arrays listed but absent: {lost}; arrays present but not listed: {extra}")
+    arrays = {}
+    for key in sorted(set(records) & set(raw)):
+        rec, a = records[key], raw[key]
+        try:
+            if list(a.shape) != rec["stored_shape"] or _digest(a) != rec["sha256"]:
+                problems.append(f"{key}: checksum mismatch (the bytes changed since they were written)")
+                continue
+            if rec.get("raw"):
+                a = a.view(jnp.dtype(rec["dtype"]))
+            # PRNG keys keep their key-data shape; wrap_key_data restores the key shape.
+            arrays[key] = a if rec["kind"] == "prng_key" else a.reshape(rec["shape"])
+        except (KeyError, TypeError, ValueError) as e:
+            problems.append(f"{key}: bad record ({e})")
+    if problems:
+        raise CheckpointError(f"{path} is corrupt:\n  " + "\n  ".join(problems))
+    return header, arrays
+
+
+def _restore_leaf(rec: dict, a: np.ndarray, template: Any = None) -> Any:
+    """The leaf value from its stored array, as ``template``'s type if given, else as recorded."""
+    kind = rec["kind"]
+    if kind == "prng_key":
+        return jax.random.wrap_key_data(jnp.asarray(a), impl=rec["impl"])
+    if template is not None:
+        if isinstance(template, (np.ndarray, np.generic)):
+            return np.array(a)
+        if isinstance(template, bool):
+            return bool(a)
+        if isinstance(template, int):
+            return int(a)
+        if isinstance(template, float):
+            return float(a)
+        sharding = getattr(template, "sharding", None)
+        return jax.device_put(a, sharding) if sharding is not None else jnp.asarray(a)
+    if kind == "numpy":
+        return np.array(a)
+    if kind in ("bool", "int", "float"):
+        return {"bool": bool, "int": int, "float": float}[kind](a)
+    return jnp.asarray(a)
+
+
+def _namedtuple_class(skel: dict, notes: list) -> type:
+    module = sys.modules.get(skel["module"])  # only modules already imported: loading imports nothing
+    cls = module
+    for part in skel["name"].split("."):
+        cls = getattr(cls, part, None) if cls is not None else None
+    fields = tuple(skel["fields"])
+    if isinstance(cls, type) and issubclass(cls, tuple) and getattr(cls, "_fields", None) == fields:
+        return cls
+    notes.append(f"{skel['module']}.{skel['name']} is not imported; rebuilt as a plain namedtuple (pass like=)")
+    return collections.namedtuple(skel["name"].split(".")[-1].split("<")[0] or "NamedTuple", fields)
+
+
+def _build(skel: dict, records: dict, arrays: dict, notes: list, where: str) -> Any:
+    t = skel["t"]
+    items = [_build(s, records, arrays, notes, where) for s in skel.get("items", ())]
+    if t == "none":
+        return None
+    if t == "leaf":
+        return _restore_leaf(records[skel["key"]], arrays[skel["key"]])
+    if t == "dict":
+        return dict(zip(skel["keys"], items, strict=True))
+    if t == "list":
+        return items
+    if t == "tuple":
+        return tuple(items)
+    if t == "namedtuple":
+        return _namedtuple_class(skel, notes)(*items)
+    if t == "opaque":
+        raise CheckpointError(
+            f"{where} contains a {skel['module']}.{skel['name']} node, which fnn cannot rebuild on its own; "
+            "pass like= with a tree of the same structure"
+        )
+    raise CheckpointError(f"{where} has corrupt fnn metadata: unknown node type {t!r}")
+
+
+def _like_trees(like: Any) -> dict[str, Any]:
+    """The trees named in ``like``: a mapping, a Checkpoint or any object with those attributes."""
+    if like is None:
+        return {}
+    if isinstance(like, Mapping):
+        extra = set(like) - set(TREES)
+        if extra:
+            raise CheckpointError(f"like= has unknown entries {sorted(extra)}; use {list(TREES)}")
+        return dict(like)
+    found = {name: getattr(like, name) for name in TREES if hasattr(like, name)}
+    if not found:
+        raise CheckpointError(
+            f"like= must be a dict with keys {list(TREES)} (or an object with those attributes), "
+            f"got {type(like).__name__}"
+        )
+    return found
+
+
+def _describe_template(x: Any) -> tuple[tuple, str]:
+    if _is_key_array(x):
+        return tuple(np.shape(x)), "key"
+    if isinstance(x, bool):
+        return (), "bool"
+    if isinstance(x, int):
+        return (), "int64"
+    if isinstance(x, float):
+        return (), "float64"
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return tuple(x.shape), jnp.dtype(x.dtype).name
+    raise CheckpointError(f"like= has a leaf of type {type(x).__name__}; use arrays or jax.ShapeDtypeStruct")
+
+
+def _fmt(shape: tuple, dtype: str) -> str:
+    return f"{dtype}{list(shape)}"
+
+
+def _load_like(name: str, template: Any, records: dict, arrays: dict,
+               missing: list, mismatched: list, unfilled: list) -> Any:
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    out = []
+    for p, leaf in flat:
+        key = path_key(name, p)
+        shape, dtype = _describe_template(leaf)
+        rec = records.get(key)
+        if rec is None:
+            missing.append(key)
+        elif (tuple(rec["shape"]), rec["dtype"]) != (shape, dtype):
+            mismatched.append(f"{key}: file has {_fmt(rec['shape'], rec['dtype'])}, expected {_fmt(shape, dtype)}")
+        else:
+            out.append(_restore_leaf(rec, arrays[key], leaf))
+            continue
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            unfilled.append(key)
+        out.append(leaf)
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def load(path: str | os.PathLike, like: Any = None, strict: bool = True) -> Checkpoint:
+    """Loads a checkpoint written by :func:`save`, verifying every array.
+
+    Args:
+      path: the checkpoint file.
+      like: what to load into: a dict with any of the keys ``params``, ``state``,
+        ``opt_state`` (or an object with those attributes, such as a training state
+        or a :class:`Checkpoint`) whose leaves are arrays or ``jax.ShapeDtypeStruct``.
+        Those trees come back with exactly ``like``'s structure and leaf types, after
+        every tree path, shape and dtype is checked. Trees not named in ``like`` are
+        rebuilt from the structure recorded in the file.
+      strict: if True (default) any missing, unexpected or mismatched path raises one
+        :class:`CheckpointError` listing all of them. If False, what matches is
+        loaded, the rest keeps ``like``'s value and is listed in ``Checkpoint.report``
+        (a ``ShapeDtypeStruct`` leaf that cannot be filled still raises).
+
+    Returns:
+      A :class:`Checkpoint` with ``params``, ``state``, ``opt_state``, ``step``, ``meta``, ``report``.
+
+    Raises:
+      CheckpointError: the file is missing, truncated, corrupt (every array's SHA-256
+        is checked), not an fnn checkpoint, or does not match ``like``.
+    """
+    path = os.fspath(path)
+    header, arrays = _read(path)
+    records, trees = header["leaves"], header["trees"]
+    templates = _like_trees(like)
+    notes: list[str] = []
+    missing: list[str] = []
+    mismatched: list[str] = []
+    unfilled: list[str] = []
+    unexpected: list[str] = []
+    out: dict[str, Any] = {}
+    for name in TREES:
+        if name in templates:
+            out[name] = _load_like(name, templates[name], records, arrays, missing, mismatched, unfilled)
+            expected = {path_key(name, p) for p, _ in jax.tree_util.tree_flatten_with_path(templates[name])[0]}
+            unexpected += sorted(k for k in records if k.split("/", 1)[0] == name and k not in expected)
+        else:
+            try:
+                out[name] = _build(trees[name], records, arrays, notes, f"{path} ({name})")
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                raise CheckpointError(f"{path} has corrupt fnn metadata ({name}): {e!r}") from None
+    report = LoadReport(tuple(missing), tuple(unexpected), tuple(mismatched), tuple(notes))
+    if (strict and not report.ok) or unfilled:
+        why = (f"{len(unfilled)} abstract leaves of like= could not be filled: {unfilled}\n"
+               if unfilled and not strict else "")
+        raise CheckpointError(f"{path} does not match like=:\n{why}{report}")
+    return Checkpoint(
+        params=out["params"], state=out["state"], opt_state=out["opt_state"], step=int(header["step"]),
+        meta=header.get("meta", {}), report=report, fnn_version=str(header.get("fnn_version", "")),
+    )
+
+
+__all__ = ["Checkpoint", "LoadReport", "atomic_write", "load", "save"]

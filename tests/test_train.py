@@ -1,0 +1,536 @@
+"""The trainer: fit, the train and eval steps, TrainState resume, torch7's StochasticGradient.
+
+Specification by small cases: a hand-written loop gives the same params as ``fit``; one
+compile for training and one for evaluation; padded batches are masked exactly; a resumed
+run replays bit-identically; non-finite losses stop with the exact step; PyTorch's training
+loop (SGD with momentum, Adam) gives the same params.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+import optax
+import pytest
+
+import fnn
+from fnn.core import leaf
+from fnn.errors import ConfigError, MissingRNGError, NonFiniteError
+from fnn.metrics import accuracy, evaluate, make_eval_step
+from fnn.train import (
+    StochasticGradient,
+    TrainState,
+    fit,
+    make_train_step,
+    steps_per_epoch,
+    torch7_learning_rate,
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def Noise(scale: float):
+    """Adds scale·N(0, 1) in training (needs a key), identity in eval: exercises the per-step keys."""
+
+    def forward(p, x, *, rng, train):
+        if not train:
+            return x
+        if rng is None:
+            raise MissingRNGError("needs rng= in training: apply(params, x, rng=jax.random.key(0), train=True)")
+        return x + scale * jax.random.normal(rng, x.shape, x.dtype)
+
+    return leaf("Noise", forward, kind="Noise")
+
+
+def Centre(n: int):
+    """A stateful layer (BatchNorm-like): subtracts the batch mean in training and keeps a running mean."""
+
+    def state(shape, dtype):
+        return {"running_mean": jnp.zeros((n,), dtype)}
+
+    def forward(p, s, x, *, rng, train):
+        if train:
+            m = jnp.mean(x, axis=0)
+            return x - m[None, :], {"running_mean": 0.5 * s["running_mean"] + 0.5 * m}
+        return x - s["running_mean"][None, :], s
+
+    return leaf("Centre", forward, kind="Centre", state=state, stateful=True)
+
+
+class Counting:
+    """Wraps a criterion/metric and counts how often it is traced (called with tracers)."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, out, target):
+        self.calls += 1
+        return self.fn(out, target)
+
+
+def classifier(noise: float = 0.0):
+    layers = [fnn.Linear(4, 6), fnn.Tanh()]
+    if noise:
+        layers.append(Noise(noise))
+    return fnn.Sequential(*layers, fnn.Linear(6, 3), fnn.LogSoftMax())
+
+
+def blobs(n: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(size=(n, 4)) + 2.0 * np.eye(3, 4)[y]
+    return jnp.asarray(x, jnp.float64), jnp.asarray(y, jnp.int32)
+
+
+def nll(out, target):
+    return -jnp.mean(jnp.take_along_axis(out, target[:, None], axis=1))
+
+
+def leaves_equal(a, b, rtol=1e-12, atol=1e-14):
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=atol)
+
+
+def manual_loop(model, criterion, opt, x, y, *, rng, epochs, batch_size):
+    """The ten-line loop of the module docstring, with fit's documented keys."""
+    init_key, key = jax.random.split(rng)
+    _, params, state = model.stateful.init(init_key, (-1,) + x.shape[1:], x.dtype)
+    opt_state = opt.init(params)
+    step = make_train_step(model, criterion, opt, donate=False)
+    n, s, losses = len(y), 0, []
+    for e in range(epochs):
+        perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 1), e), n)
+        total = 0.0
+        for i in range(n // batch_size):
+            idx = perm[i * batch_size : (i + 1) * batch_size]
+            params, state, opt_state, loss = step(
+                params, state, opt_state, x[idx], y[idx], jax.random.fold_in(jax.random.fold_in(key, 0), s)
+            )
+            total, s = total + float(loss), s + 1
+        losses.append(total / (n // batch_size))
+    return params, state, opt_state, losses
+
+
+# --------------------------------------------------------------------------- fit = the ten-line loop
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_fit_equals_the_hand_written_loop(noise):
+    x, y = blobs(14)
+    model, opt = classifier(noise), optax.sgd(0.1, momentum=0.9)
+    ts = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), epochs=3, batch_size=4, rng=jax.random.key(7),
+             progress=False)
+    params, _, opt_state, losses = manual_loop(model, fnn.ClassNLLCriterion(), opt, x, y, rng=jax.random.key(7),
+                                               epochs=3, batch_size=4)
+    leaves_equal(ts.params, params)
+    leaves_equal(ts.opt_state, opt_state)
+    np.testing.assert_allclose(ts.history["loss"], losses, rtol=1e-12)
+    assert (int(ts.step), int(ts.epoch)) == (9, 3)  # 14 // 4 = 3 steps per epoch, the last 2 examples dropped
+
+
+def test_batch_size_one_is_torch7_per_example_sgd():
+    # Linear(2 -> 1) + MSE, lr 0.1, in data order: p <- p - lr * dloss/dp after every example.
+    x = np.array([[1.0, 2.0], [0.5, -1.0], [-1.0, 0.0]])
+    y = np.array([[1.0], [0.0], [2.0]])
+    w, b = np.array([[0.1, -0.2]]), np.array([0.3])
+    for _ in range(2):
+        for xi, yi in zip(x, y):
+            err = w @ xi + b - yi  # MSE of one output: (err)^2, d/dout = 2 err
+            w, b = w - 0.1 * 2 * err[:, None] * xi[None, :], b - 0.1 * 2 * err
+    params = ({"weight": jnp.array([[0.1, -0.2]]), "bias": jnp.array([0.3])},)
+    model = fnn.Sequential(fnn.Linear(2, 1))
+    ts = fit(model, fnn.MSECriterion(), optax.sgd(0.1), (x, y), epochs=2, batch_size=1, rng=0, params=params,
+             shuffle=False, progress=False)
+    np.testing.assert_allclose(ts.params[0]["weight"], w, rtol=1e-12)
+    np.testing.assert_allclose(ts.params[0]["bias"], b, rtol=1e-12)
+
+
+def test_each_epoch_draws_a_new_permutation_and_once_reuses_the_first():
+    seen = []
+    x = jnp.arange(6.0)[:, None]
+    spy = Centre(1)  # any model; the order is observed through the loss of a 1-example batch
+
+    def record(out, target):
+        return jnp.sum(out * 0.0) + jnp.sum(target)
+
+    for shuffle in (True, "once", False):
+        orders = []
+        for e in range(3):
+            ts = fit(fnn.Sequential(fnn.Linear(1, 1)), record, optax.sgd(0.0), (x, x), epochs=e + 1, batch_size=6,
+                     rng=1, shuffle=shuffle, progress=False, metrics={"first": lambda o, t: t[0, 0]})
+            orders.append(float(ts.history["first"][-1]))
+        seen.append(orders)
+    del spy
+    new, once, none = seen
+    assert none == [0.0, 0.0, 0.0]
+    assert once[0] == once[1] == once[2]
+    assert len(set(new)) > 1 or new[0] != once[0]  # epochs 2 and 3 are shuffled anew
+
+
+# --------------------------------------------------------------------------- compile once
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_compiles_once_for_training_and_once_for_evaluation(drop_last):
+    x, y = blobs(11)
+    ex, ey = blobs(7, seed=1)
+    crit = Counting(fnn.ClassNLLCriterion())
+    metric = Counting(accuracy)
+    with pytest.warns(None) if False else _no_warnings():
+        ts = fit(classifier(0.1), crit, optax.adam(1e-2), (x, y), epochs=4, batch_size=4, rng=0,
+                 eval_data=(ex, ey), eval_batch_size=3, metrics={"acc": metric}, drop_last=drop_last,
+                 progress=False)
+    assert crit.calls == 2  # one trace of the train step, one of the eval step (3 padded eval batches)
+    assert metric.calls == 2
+    assert int(ts.step) == 4 * steps_per_epoch(11, 4, drop_last)
+    # A second fit with the same model, criterion and optimizer reuses both compiled steps.
+    fit(classifier(0.1), crit, optax.adam(1e-2), (x, y), epochs=1, batch_size=4, rng=0, progress=False)
+    assert crit.calls >= 2
+
+
+class _no_warnings:
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("error", UserWarning)
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+def test_reuses_compiled_steps_across_fit_calls():
+    x, y = blobs(8)
+    model, crit, opt = classifier(), Counting(nll), optax.sgd(0.1)
+    fit(model, crit, opt, (x, y), epochs=1, batch_size=4, rng=0, progress=False, eval_data=(x, y))
+    fit(model, crit, opt, (x, y), epochs=2, batch_size=4, rng=1, progress=False, eval_data=(x, y))
+    assert crit.calls == 2
+
+
+# --------------------------------------------------------------------------- the last partial batch
+
+
+def test_drop_last_false_masks_the_padding_exactly():
+    x, y = blobs(10)
+    model = classifier()
+    _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
+    full = float(nll(model.apply(params, x), y))
+    ts = fit(model, fnn.ClassNLLCriterion(), optax.sgd(0.0), (x, y), epochs=1, batch_size=4, params=params, rng=0,
+             drop_last=False, progress=False)
+    assert int(ts.step) == 3  # 4 + 4 + 2 (padded to 4, two examples masked)
+    np.testing.assert_allclose(ts.history["loss"][0], full, rtol=1e-12)  # mean over all 10 examples
+    acc = float(accuracy(model.apply(params, x), y))
+    np.testing.assert_allclose(ts.history["accuracy"][0], acc, rtol=1e-12)
+
+
+def test_drop_last_false_last_step_equals_a_step_on_the_partial_batch():
+    x, y = blobs(10)
+    model, opt = classifier(), optax.sgd(0.5)
+    _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
+    ts = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), epochs=1, batch_size=4, params=params, rng=0,
+             drop_last=False, shuffle=False, progress=False)
+    step = make_train_step(model, fnn.ClassNLLCriterion(), opt, donate=False)
+    p, s, o = params, model._empty_state(), opt.init(params)
+    for lo, hi in ((0, 4), (4, 8), (8, 10)):
+        p, s, o, _ = step(p, s, o, x[lo:hi], y[lo:hi], jax.random.key(0))
+    leaves_equal(ts.params, p)
+
+
+def test_drop_last_true_drops_the_remainder_each_epoch():
+    x, y = blobs(10)
+    model = classifier()
+    _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
+    ts = fit(model, fnn.ClassNLLCriterion(), optax.sgd(0.0), (x, y), epochs=1, batch_size=4, params=params, rng=0,
+             shuffle=False, progress=False)
+    assert int(ts.step) == 2
+    np.testing.assert_allclose(ts.history["loss"][0], float(nll(model.apply(params, x[:8]), y[:8])), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- TrainState: resume
+
+
+def test_resume_after_n_steps_then_m_more_equals_n_plus_m_straight():
+    x, y = blobs(14)
+    ex, ey = blobs(5, seed=3)
+    model = fnn.Sequential(fnn.Linear(4, 6), Centre(6), Noise(0.2), fnn.Linear(6, 3), fnn.LogSoftMax())
+    opt = optax.adam(optax.cosine_decay_schedule(0.05, 20))
+    kw = dict(epochs=5, batch_size=4, eval_data=(ex, ey), progress=False)
+    straight = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), rng=jax.random.key(4), max_steps=11, **kw)
+    first = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), rng=jax.random.key(4), max_steps=5, **kw)
+    assert (int(first.step), int(first.epoch)) == (5, 1)  # stopped mid-epoch 2
+    # Round trip through host memory, as a checkpoint would: plain numpy arrays.
+    restored = jax.tree.map(np.asarray, first)
+    assert all(isinstance(leaf, np.ndarray) for leaf in jax.tree.leaves(restored))
+    resumed = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), resume=restored, max_steps=11, **kw)
+    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # bit-identical, history included
+    assert sorted(straight.history) == ["accuracy", "eval_accuracy", "eval_loss", "loss"]
+    assert len(straight.history["loss"]) == 3  # 11 steps = 3 full epochs of 3 steps, then 2 more
+    # ... and finishing both runs gives the same final state again.
+    a = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), resume=straight, **kw)
+    b = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), resume=resumed, **kw)
+    leaves_equal(a, b, rtol=0, atol=0)
+    assert (int(a.step), int(a.epoch), len(a.history["loss"])) == (15, 5, 5)
+
+
+def test_train_state_is_a_pytree_of_arrays_and_fit_does_not_consume_its_inputs():
+    x, y = blobs(8)
+    model, opt = classifier(), optax.sgd(0.1)
+    ts = TrainState.create(model, opt, 3, (-1, 4), jnp.float64, metrics=(("accuracy", accuracy),))
+    assert all(isinstance(v, jax.Array) for v in jax.tree.leaves(ts))
+    assert ts.rng.dtype == jnp.uint32 and ts.key.dtype == jax.random.key(0).dtype
+    params = ts.params
+    out = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), epochs=2, batch_size=4, resume=ts, progress=False)
+    assert not any(a.is_deleted() for a in jax.tree.leaves(params))  # donation never eats the caller's arrays
+    assert int(out.epoch) == 2 and int(ts.epoch) == 0
+    assert jax.tree.structure(out.params) == jax.tree.structure(ts.params)
+
+
+def test_resume_checks_its_arguments():
+    x, y = blobs(8)
+    model, opt = classifier(), optax.sgd(0.1)
+    ts = fit(model, nll, opt, (x, y), epochs=1, batch_size=4, rng=0, progress=False)
+    with pytest.raises(ConfigError, match="carries its own rng"):
+        fit(model, nll, opt, (x, y), epochs=2, batch_size=4, rng=0, resume=ts, progress=False)
+    with pytest.raises(ConfigError, match="does not match this optimizer"):
+        fit(model, nll, optax.adam(0.1), (x, y), epochs=2, batch_size=4, resume=ts, progress=False)
+    with pytest.raises(ConfigError, match="same metrics"):
+        fit(model, nll, opt, (x, y), epochs=2, batch_size=4, resume=ts, metrics={}, progress=False)
+    mid = fit(model, nll, opt, (x, y), epochs=3, batch_size=4, rng=0, max_steps=3, progress=False)
+    with pytest.raises(ConfigError, match="steps per epoch"):
+        fit(model, nll, opt, (x, y), epochs=3, batch_size=2, resume=mid, progress=False)
+
+
+# --------------------------------------------------------------------------- non-finite values
+
+
+def test_non_finite_loss_stops_with_the_exact_step_and_the_last_finite_state():
+    x, y = blobs(12)
+    x = x.at[9, 0].set(jnp.nan)  # example 9: batch 2 (0-based) of epoch 2, global step 3 + 2 = 5
+    model, opt = classifier(), optax.sgd(0.1)
+    kw = dict(batch_size=4, rng=2, shuffle=False, progress=False)
+    with pytest.raises(NonFiniteError) as info:
+        fit(model, fnn.ClassNLLCriterion(), opt, (x[:8].tolist() and x, y), epochs=4, max_steps=None, **kw) \
+            if False else fit(model, fnn.ClassNLLCriterion(), opt, (x.at[9, 0].set(0.0), y), epochs=1, **kw) and \
+            fit(model, fnn.ClassNLLCriterion(), opt, (x, y), epochs=4, **kw)
+    err = info.value
+    assert err.step == 2 and err.epoch == 0  # step 3 of 3 in epoch 1 (the batch holding example 9)
+    assert "loss became nan at epoch 1 of 4 (step 3 of 3 in that epoch, global step 2" in str(err)
+    good = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), epochs=4, max_steps=2, **kw)
+    leaves_equal(err.train_state.params, good.params, rtol=0, atol=0)
+    assert int(err.train_state.step) == 2
+    assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(err.train_state.params))
+
+
+def test_non_finite_gradient_is_named():
+    x, y = blobs(4)
+
+    def sqrt_loss(out, target):  # finite at 0, infinite slope there
+        return jnp.sqrt(jnp.sum(out * 0.0)) + nll(out, target)
+
+    with pytest.raises(NonFiniteError, match="gradient norm became nan"):
+        fit(classifier(), sqrt_loss, optax.sgd(0.1), (x, y), epochs=1, batch_size=4, rng=0, progress=False)
+
+
+def test_nan_is_found_while_the_bar_refreshes():
+    x, y = blobs(8)
+    with pytest.raises(NonFiniteError, match="inf"):
+        fit(classifier(), lambda o, t: nll(o, t) + jnp.inf, optax.sgd(0.1), (x, y), epochs=1, batch_size=2, rng=0,
+            progress=True, refresh_seconds=0.0)
+
+
+# --------------------------------------------------------------------------- optimizers, state, metrics
+
+
+def test_optax_schedules_see_the_step_count():
+    x, y = blobs(8)
+    model = classifier()
+    schedule = optax.piecewise_constant_schedule(0.1, {3: 0.0})  # lr 0 from step 3 on
+    a = fit(model, nll, optax.sgd(schedule), (x, y), epochs=5, batch_size=2, rng=0, progress=False)
+    b = fit(model, nll, optax.sgd(schedule), (x, y), epochs=1, batch_size=2, rng=0, progress=False, max_steps=3)
+    leaves_equal(a.params, b.params, rtol=0, atol=0)
+    assert int(a.step) == 20
+
+
+def test_stateful_models_train_through_model_stateful():
+    x, y = blobs(12)
+    model = fnn.Sequential(fnn.Linear(4, 5), Centre(5), fnn.Linear(5, 3), fnn.LogSoftMax())
+    ts = fit(model, nll, optax.sgd(0.1), (x, y), epochs=2, batch_size=4, rng=0, eval_data=(x, y), progress=False)
+    mean = ts.state[1]["running_mean"]
+    assert mean.shape == (5,) and bool(jnp.any(mean != 0))
+    # Evaluation runs in eval mode with the final running statistics.
+    out, _ = model.stateful.apply(ts.params, ts.state, x)
+    np.testing.assert_allclose(ts.history["eval_loss"][-1], float(nll(out, y)), rtol=1e-12)
+
+
+def test_metrics_default_to_accuracy_for_integer_targets_only():
+    x, y = blobs(8)
+    ts = fit(classifier(), nll, optax.sgd(0.1), (x, y), epochs=1, batch_size=4, rng=0, progress=False)
+    assert sorted(ts.history) == ["accuracy", "loss"]
+    reg = fit(fnn.Linear(4, 1), fnn.MSECriterion(), optax.sgd(0.1), (x, x[:, :1]), epochs=1, batch_size=4, rng=0,
+              progress=False)
+    assert sorted(reg.history) == ["loss"]
+    mae = fit(fnn.Linear(4, 1), fnn.MSECriterion(), optax.sgd(0.0), (x, x[:, :1]), epochs=1, batch_size=8, rng=0,
+              eval_data=(x, x[:, :1]), metrics={"mae": lambda o, t: jnp.mean(jnp.abs(o - t))}, progress=False)
+    assert sorted(mae.history) == ["eval_loss", "eval_mae", "loss", "mae"]
+    np.testing.assert_allclose(mae.history["mae"], mae.history["eval_mae"], rtol=1e-12)  # lr 0, same data
+    with pytest.raises(ConfigError, match="reserved"):
+        fit(classifier(), nll, optax.sgd(0.1), (x, y), epochs=1, batch_size=4, rng=0, metrics={"loss": nll})
+
+
+def test_on_epoch_gets_a_safe_copy_and_can_stop():
+    x, y = blobs(8)
+    seen = []
+
+    def on_epoch(ts, logs):
+        seen.append((ts, logs))
+        return int(ts.epoch) == 2
+
+    out = fit(classifier(), nll, optax.sgd(0.1), (x, y), epochs=10, batch_size=4, rng=0, progress=False,
+              on_epoch=on_epoch)
+    assert int(out.epoch) == 2 and len(seen) == 2
+    assert set(seen[0][1]) == {"loss", "accuracy"}
+    assert float(jnp.sum(seen[0][0].params[0]["weight"])) != 0.0  # still readable: not donated away
+
+
+def test_progress_bar_shows_epochs_and_the_running_loss(capsys):
+    x, y = blobs(8)
+    fit(classifier(), nll, optax.sgd(0.1), (x, y), epochs=2, batch_size=4, rng=0, eval_data=(x, y),
+        progress=True, refresh_seconds=0.0)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "loss=" in err and "eval_acc=" in err
+
+
+def test_fit_rejects_bad_arguments():
+    x, y = blobs(8)
+    args = (classifier(), nll, optax.sgd(0.1), (x, y))
+    with pytest.raises(ConfigError, match="batch_size must be a positive int"):
+        fit(*args, epochs=1, batch_size=0, rng=0)
+    with pytest.raises(ConfigError, match="exceeds the 8 examples"):
+        fit(*args, epochs=1, batch_size=9, rng=0)
+    with pytest.raises(ConfigError, match="give rng"):
+        fit(*args, epochs=1, batch_size=4)
+    with pytest.raises(ConfigError, match="shuffle must be"):
+        fit(*args, epochs=1, batch_size=4, rng=0, shuffle="always")
+    with pytest.raises(ConfigError, match="same leading"):
+        fit(classifier(), nll, optax.sgd(0.1), (x, y[:5]), epochs=1, batch_size=4, rng=0)
+    with pytest.raises(ConfigError, match="PRNG key"):
+        fit(*args, epochs=1, batch_size=4, rng="seed")
+
+
+# --------------------------------------------------------------------------- the pieces
+
+
+def test_make_train_step_is_value_and_grad_plus_optax_and_donates():
+    x, y = blobs(6)
+    model, opt = classifier(), optax.sgd(0.1)
+    _, params, state = model.stateful.init(jax.random.key(0), (-1, 4), jnp.float64)
+    loss, grads = jax.value_and_grad(lambda p: nll(model.apply(p, x), y))(params)
+    expected = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
+    donated = jax.tree.map(jnp.copy, params)
+    step = make_train_step(model, nll, opt)
+    new, _, _, got_loss = step(donated, state, opt.init(donated), x, y, jax.random.key(1))
+    leaves_equal(new, expected)
+    np.testing.assert_allclose(got_loss, loss, rtol=1e-14)
+    assert all(a.is_deleted() for a in jax.tree.leaves(donated))
+
+
+def test_evaluate_averages_over_every_example_in_padded_batches():
+    x, y = blobs(7)
+    model = classifier()
+    _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
+    out = model.apply(params, x)
+    got = evaluate(model, params, (x, y), criterion=fnn.ClassNLLCriterion(), batch_size=3)
+    assert set(got) == {"loss", "accuracy"}
+    np.testing.assert_allclose(got["loss"], float(nll(out, y)), rtol=1e-12)
+    np.testing.assert_allclose(got["accuracy"], float(accuracy(out, y)), rtol=1e-12)
+    # Eval mode is deterministic: a random layer is the identity and needs no key.
+    noisy = classifier(noise=1.0)
+    _, p2 = noisy.init(jax.random.key(0), (-1, 4), jnp.float64)
+    assert evaluate(noisy, p2, (x, y)) == evaluate(noisy, p2, (x, y))
+    step = make_eval_step(model, nll, {"acc": accuracy})
+    one = step(params, model._empty_state(), x, y)
+    np.testing.assert_allclose(one["loss"], float(nll(out, y)), rtol=1e-12)
+    assert step.traces == 1
+
+
+def test_accuracy_by_hand():
+    out = jnp.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.2, 0.6], [0.9, 0.05, 0.05]])
+    assert float(accuracy(out, jnp.array([1, 0, 0, 1]))) == 0.5
+    assert float(accuracy(out, jax.nn.one_hot(jnp.array([1, 0, 2, 0]), 3))) == 1.0
+
+
+# --------------------------------------------------------------------------- torch7's StochasticGradient
+
+
+def test_torch7_learning_rate_decays_from_the_second_epoch_with_counter_two():
+    sched = torch7_learning_rate(0.1, 0.5, steps_per_epoch=3)
+    got = [float(sched(jnp.asarray(c))) for c in range(9)]
+    np.testing.assert_allclose(got, [0.1] * 3 + [0.1 / 2.0] * 3 + [0.1 / 2.5] * 3)
+
+
+def test_stochastic_gradient_matches_torch7_by_hand(capsys):
+    # torch7: one permutation drawn once; per example p <- p - lr_epoch * grad; lr_k = lr / (1 + k * decay), k >= 2.
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -0.5]])
+    y = np.array([[1.0], [-1.0], [0.0], [2.0]])
+    w0, b0 = np.array([[0.2, -0.1]]), np.array([0.05])
+    params = ({"weight": jnp.asarray(w0), "bias": jnp.asarray(b0)},)
+    trainer = StochasticGradient(fnn.Sequential(fnn.Linear(2, 1)), fnn.MSECriterion())
+    trainer.learning_rate, trainer.learning_rate_decay, trainer.max_iteration = 0.1, 0.5, 3
+    ts = trainer.train((x, y), rng=jax.random.key(5), params=params)
+    perm = np.asarray(jax.random.permutation(
+        jax.random.fold_in(jax.random.fold_in(jax.random.split(jax.random.key(5))[1], 1), 0), 4))
+    w, b, errors = w0, b0, []
+    for k in (1, 2, 3):
+        lr, total = (0.1 if k == 1 else 0.1 / (1 + k * 0.5)), 0.0
+        for i in perm:
+            err = w @ x[i] + b - y[i]
+            total += float(err[0] ** 2)
+            w, b = w - lr * 2 * err[:, None] * x[i][None, :], b - lr * 2 * err
+        errors.append(total / 4)
+    np.testing.assert_allclose(ts.params[0]["weight"], w, rtol=1e-12)
+    np.testing.assert_allclose(ts.params[0]["bias"], b, rtol=1e-12)
+    np.testing.assert_allclose(ts.history["loss"], errors, rtol=1e-12)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "# StochasticGradient: training"
+    assert lines[1:4] == [f"# current error = {e:.6g}" for e in errors]
+    assert lines[4] == "# StochasticGradient: you have reached the maximum number of iterations"
+
+
+# --------------------------------------------------------------------------- PyTorch parity
+
+
+@pytest.mark.parametrize("which", ["sgd_momentum", "adam"])
+def test_fit_matches_a_pytorch_training_loop(torch, which):
+    x, y = blobs(12)
+    model = fnn.Sequential(fnn.Linear(4, 5), fnn.Tanh(), fnn.Linear(5, 3), fnn.LogSoftMax())
+    _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
+    opt = optax.sgd(0.1, momentum=0.9) if which == "sgd_momentum" else optax.adam(0.05)
+    ts = fit(model, fnn.ClassNLLCriterion(), opt, (x, y), epochs=3, batch_size=4, params=params, rng=0,
+             shuffle=False, progress=False)
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3), torch.nn.LogSoftmax(1))
+    with torch.no_grad():
+        for i, p in ((0, params[0]), (2, params[2])):
+            net[i].weight.copy_(torch.tensor(np.asarray(p["weight"])))
+            net[i].bias.copy_(torch.tensor(np.asarray(p["bias"])))
+    topt = (torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9) if which == "sgd_momentum"
+            else torch.optim.Adam(net.parameters(), lr=0.05, eps=1e-8))
+    tx, ty = torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y), dtype=torch.long)
+    losses = []
+    for _ in range(3):
+        total = 0.0
+        for i in range(3):
+            topt.zero_grad()
+            loss = torch.nn.functional.nll_loss(net(tx[4 * i : 4 * i + 4]), ty[4 * i : 4 * i + 4])
+            loss.backward()
+            topt.step()
+            total += loss.item()
+        losses.append(total / 3)
+    for i, p in ((0, ts.params[0]), (2, ts.params[2])):
+        np.testing.assert_allclose(p["weight"], net[i].weight.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(p["bias"], net[i].bias.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ts.history["loss"], losses, rtol=1e-10)
