@@ -57,7 +57,7 @@ from fnn.errors import CheckpointError
 
 FORMAT = "fnn.checkpoint"
 VERSION = 1
-TREES = ("params", "state", "opt_state")
+TREES = ("params", "state", "opt_state", "extra")
 _META_KEY = "fnn"
 
 # dtypes safetensors.numpy stores natively; others are stored as raw bytes (uint8).
@@ -111,6 +111,7 @@ class Checkpoint:
       meta: the user's JSON metadata.
       report: what a non-strict load could not match (empty for a strict load).
       fnn_version: the fnn version that wrote the file.
+      extra: the ``extra`` tree given to :func:`save` (``None`` if none).
     """
 
     params: Any
@@ -120,6 +121,7 @@ class Checkpoint:
     meta: dict = dataclasses.field(default_factory=dict)
     report: LoadReport = dataclasses.field(default_factory=LoadReport)
     fnn_version: str = ""
+    extra: Any = None
 
 
 # --------------------------------------------------------------------------- tree paths
@@ -222,9 +224,20 @@ def _describe(node: Any, prefix: str, path: tuple, records: dict, arrays: dict) 
             raise CheckpointError(f"cannot save: two leaves map to the same key {key!r}")
         records[key], arrays[key] = _leaf_record(key, node)
         return {"t": "leaf", "key": key}
-    # Another registered pytree node (a dataclass...): saved, but only load(like=...) rebuilds it.
     children, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
     cls = type(node)
+    if dataclasses.is_dataclass(node) and all(isinstance(p[0], jax.tree_util.GetAttrKey) for p, _ in children):
+        data = [p[0].name for p, _ in children]
+        static = {f.name: getattr(node, f.name) for f in dataclasses.fields(node) if f.init and f.name not in data}
+        try:
+            json.dumps(static)
+        except (TypeError, ValueError):
+            static = None
+        if static is not None:  # a jax.tree_util.register_dataclass node with JSON-able static fields
+            return {"t": "dataclass", "module": cls.__module__, "name": cls.__qualname__, "fields": data,
+                    "static": static, "items": [_describe(v, prefix, path + tuple(p), records, arrays)
+                                                for p, v in children]}
+    # Another registered pytree node: saved, but only load(like=...) rebuilds it.
     return {"t": "opaque", "module": cls.__module__, "name": cls.__qualname__,
             "items": [_describe(v, prefix, path + tuple(p), records, arrays) for p, v in children]}
 
@@ -275,6 +288,7 @@ def save(
     opt_state: Any = None,
     step: int = 0,
     meta: Mapping[str, Any] | None = None,
+    extra: Any = None,
 ) -> None:
     """Saves params, state and optimiser state to one safetensors file, atomically.
 
@@ -286,6 +300,8 @@ def save(
       opt_state: the optimiser state (e.g. ``optax.adam(...).init(params)``), or ``None``.
       step: the training step (a non-negative int).
       meta: JSON-serialisable user metadata (epoch, config, metrics ...).
+      extra: any other tree of arrays to keep (PRNG keys, a data position, a registered
+        dataclass such as the rest of a training state; see :func:`save_train_state`).
 
     Raises:
       CheckpointError: a leaf is not an array or number, ``meta`` is not JSON, or
@@ -303,7 +319,7 @@ def save(
     records: dict[str, dict] = {}
     arrays: dict[str, np.ndarray] = {}
     trees = {name: _describe(tree, name, (), records, arrays)
-             for name, tree in (("params", params), ("state", state), ("opt_state", opt_state))}
+             for name, tree in (("params", params), ("state", state), ("opt_state", opt_state), ("extra", extra))}
     import fnn
 
     header = {"format": FORMAT, "version": VERSION, "fnn_version": getattr(fnn, "__version__", "unknown"),
@@ -359,6 +375,7 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
         if not isinstance(version, int) or version > VERSION:
             raise CheckpointError(f"{path} has checkpoint format version {version!r}; this fnn reads up to {VERSION}")
         records, trees = header["leaves"], header["trees"]
+        trees.setdefault("extra", {"t": "none"})
         if not isinstance(records, dict) or not all(isinstance(trees.get(t), dict) for t in TREES):
             raise ValueError("the tree description is incomplete")
         int(header["step"])
@@ -412,16 +429,30 @@ def _restore_leaf(rec: dict, a: np.ndarray, template: Any = None) -> Any:
     return jnp.asarray(a)
 
 
-def _namedtuple_class(skel: dict, notes: list) -> type:
-    module = sys.modules.get(skel["module"])  # only modules already imported: loading imports nothing
-    cls = module
+def _imported_class(skel: dict) -> Any:
+    """The class named in ``skel`` if its module is already imported (loading imports nothing), else None."""
+    cls = sys.modules.get(skel["module"])
     for part in skel["name"].split("."):
         cls = getattr(cls, part, None) if cls is not None else None
+    return cls if isinstance(cls, type) else None
+
+
+def _namedtuple_class(skel: dict, notes: list) -> type:
+    cls = _imported_class(skel)
     fields = tuple(skel["fields"])
-    if isinstance(cls, type) and issubclass(cls, tuple) and getattr(cls, "_fields", None) == fields:
+    if cls is not None and issubclass(cls, tuple) and getattr(cls, "_fields", None) == fields:
         return cls
     notes.append(f"{skel['module']}.{skel['name']} is not imported; rebuilt as a plain namedtuple (pass like=)")
     return collections.namedtuple(skel["name"].split(".")[-1].split("<")[0] or "NamedTuple", fields)
+
+
+def _dataclass(skel: dict, items: list, notes: list) -> Any:
+    cls = _imported_class(skel)
+    values = dict(zip(skel["fields"], items, strict=True))
+    if cls is not None and dataclasses.is_dataclass(cls):
+        return cls(**values, **skel["static"])
+    notes.append(f"{skel['module']}.{skel['name']} is not imported; rebuilt as a dict of its fields (pass like=)")
+    return {**values, **skel["static"]}
 
 
 def _build(skel: dict, records: dict, arrays: dict, notes: list, where: str) -> Any:
@@ -439,6 +470,8 @@ def _build(skel: dict, records: dict, arrays: dict, notes: list, where: str) -> 
         return tuple(items)
     if t == "namedtuple":
         return _namedtuple_class(skel, notes)(*items)
+    if t == "dataclass":
+        return _dataclass(skel, items, notes)
     if t == "opaque":
         raise CheckpointError(
             f"{where} contains a {skel['module']}.{skel['name']} node, which fnn cannot rebuild on its own; "
@@ -510,7 +543,7 @@ def load(path: str | os.PathLike, like: Any = None, strict: bool = True) -> Chec
     Args:
       path: the checkpoint file.
       like: what to load into: a dict with any of the keys ``params``, ``state``,
-        ``opt_state`` (or an object with those attributes, such as a training state
+        ``opt_state``, ``extra`` (or an object with those attributes, such as a training state
         or a :class:`Checkpoint`) whose leaves are arrays or ``jax.ShapeDtypeStruct``.
         Those trees come back with exactly ``like``'s structure and leaf types, after
         every tree path, shape and dtype is checked. Trees not named in ``like`` are
@@ -521,7 +554,8 @@ def load(path: str | os.PathLike, like: Any = None, strict: bool = True) -> Chec
         (a ``ShapeDtypeStruct`` leaf that cannot be filled still raises).
 
     Returns:
-      A :class:`Checkpoint` with ``params``, ``state``, ``opt_state``, ``step``, ``meta``, ``report``.
+      A :class:`Checkpoint` with ``params``, ``state``, ``opt_state``, ``step``, ``meta``, ``report``
+      and ``extra``.
 
     Raises:
       CheckpointError: the file is missing, truncated, corrupt (every array's SHA-256
@@ -555,7 +589,69 @@ def load(path: str | os.PathLike, like: Any = None, strict: bool = True) -> Chec
     return Checkpoint(
         params=out["params"], state=out["state"], opt_state=out["opt_state"], step=int(header["step"]),
         meta=header.get("meta", {}), report=report, fnn_version=str(header.get("fnn_version", "")),
+        extra=out["extra"],
     )
 
 
-__all__ = ["Checkpoint", "LoadReport", "atomic_write", "load", "save"]
+# --------------------------------------------------------------------------- training states
+
+_SPLIT = ("params", "state", "opt_state")
+
+
+def _rest(train_state: Any) -> Any:
+    if not dataclasses.is_dataclass(train_state) or isinstance(train_state, type) or not all(
+            hasattr(train_state, f) for f in _SPLIT):
+        raise CheckpointError(
+            f"expected a training state (a dataclass with params, state and opt_state, such as "
+            f"fnn.train.TrainState), got {type(train_state).__name__}"
+        )
+    return dataclasses.replace(train_state, params=None, state=None, opt_state=None)
+
+
+def save_train_state(path: str | os.PathLike, train_state: Any, *, meta: Mapping[str, Any] | None = None) -> None:
+    """Saves a whole training state (:class:`fnn.train.TrainState`) so that training resumes bit-identically.
+
+    ``params``, ``state`` and ``opt_state`` go to their usual trees (so :func:`load` reads
+    them for inference); every other field (the key, step and epoch counters, running
+    sums, history) goes to the ``extra`` tree. ``step`` is recorded from ``train_state.step``.
+
+    Args:
+      path: the file to write (atomically, as :func:`save`).
+      train_state: a registered dataclass with ``params``, ``state`` and ``opt_state`` fields.
+      meta: JSON-serialisable user metadata.
+    """
+    step = getattr(train_state, "step", 0)
+    save(path, params=train_state.params, state=train_state.state, opt_state=train_state.opt_state,
+         step=int(np.asarray(step)) if np.ndim(step) == 0 else 0, meta=meta, extra=_rest(train_state))
+
+
+def load_train_state(path: str | os.PathLike, like: Any = None) -> Any:
+    """Loads a training state written by :func:`save_train_state`.
+
+    Args:
+      path: the checkpoint file.
+      like: a training state of the same structure (``jax.eval_shape`` of one will do): every
+        path, shape and dtype is checked against it. Its ``history`` must have as many
+        entries as the saved one, so a fresh ``TrainState.create(...)`` only fits a state
+        saved before the first epoch ended. Without ``like`` the state is rebuilt from the
+        file (``fnn.train`` is imported so its TrainState class is known).
+
+    Returns:
+      The training state; pass it to ``fnn.fit(..., resume=...)``.
+
+    Raises:
+      CheckpointError: as :func:`load`, or the file holds no training state.
+    """
+    if like is None:
+        import fnn.train  # noqa: F401  (our own module, so TrainState can be rebuilt; nothing from the file)
+
+        ck = load(path)
+    else:
+        ck = load(path, like={"params": like.params, "state": like.state, "opt_state": like.opt_state,
+                              "extra": _rest(like)})
+    if not dataclasses.is_dataclass(ck.extra) or not all(hasattr(ck.extra, f) for f in _SPLIT):
+        raise CheckpointError(f"{os.fspath(path)} holds no training state (it was not written by save_train_state)")
+    return dataclasses.replace(ck.extra, params=ck.params, state=ck.state, opt_state=ck.opt_state)
+
+
+__all__ = ["Checkpoint", "LoadReport", "atomic_write", "load", "load_train_state", "save", "save_train_state"]

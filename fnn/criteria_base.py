@@ -200,6 +200,11 @@ def safe_divide(num: Array, den: Array, empty: float) -> Array:
     return jnp.where(nonzero, num / jnp.where(nonzero, den, 1), empty)
 
 
+def abs0(d: Array) -> Array:
+    """``|d|`` whose gradient at 0 is 0 (PyTorch's ``sign(0)``; ``jnp.abs`` gives 1 there)."""
+    return jnp.where(d > 0, d, 0) - jnp.where(d < 0, d, 0)
+
+
 def hinge_ge(d: Array) -> Array:
     """``max(0, d)`` whose gradient at ``d == 0`` is 1 (torch7's ``dist >= 0`` masks)."""
     return jnp.where(d >= 0, d, 0)
@@ -307,10 +312,10 @@ def as_weights(name: str, weights: Any, what: str = "weights") -> Array | None:
     """Validates a constructor's per-class weights: None or a 1-D float array."""
     if weights is None:
         return None
+    if np.asarray(weights).dtype.kind not in "fiu":
+        raise ConfigError(f"{name}: {what} must be numbers, got {np.asarray(weights).dtype}")
     w = jnp.asarray(weights)
     if not jnp.issubdtype(w.dtype, jnp.floating):
-        if not jnp.issubdtype(w.dtype, jnp.integer):
-            raise ConfigError(f"{name}: {what} must be numbers, got {w.dtype.name}")
         w = w.astype(jnp.result_type(float))
     if w.ndim != 1 or w.size == 0:
         raise ConfigError(f"{name}: {what} must be a non-empty 1-D array, got shape {format_shape(w.shape)}")

@@ -31,17 +31,15 @@ from fnn.criteria_base import (
     resolve_reduction,
     safe_divide,
 )
-from fnn.errors import ConfigError, ShapeError
+from fnn.errors import ConfigError, DTypeError, ShapeError
 
 Array = jax.Array
 
 
-def _class_axis(x: Array) -> int:
-    return 0 if x.ndim == 1 else 1
-
-
-def _target_shape(x: Array) -> tuple[int, ...]:
-    return () if x.ndim == 1 else x.shape[:1] + x.shape[2:]
+def _class_axis(x: Array, spatial: bool) -> int:
+    """Where the classes are: dim 0 for one sample ``(C)`` (or one image ``(C, H, W)`` of a
+    spatial criterion), else dim 1."""
+    return 0 if x.ndim == 1 or (spatial and x.ndim == 3) else 1
 
 
 def _layouts(ranks: tuple[int, ...] | None) -> str:
@@ -52,8 +50,8 @@ def _layouts(ranks: tuple[int, ...] | None) -> str:
 
 
 def _prepare_classes(x: Any, t: Any, *, ranks: tuple[int, ...] | None, weights: Array | None,
-                     ignore_index: int | None, soft: bool = False, squeeze: bool = False):
-    """Validates ``(input, target)``; returns ``(x, (target, weights, is_soft))``."""
+                     ignore_index: int | None, soft: bool = False, squeeze: bool = False, spatial: bool = False):
+    """Validates ``(input, target)``; returns ``(x, (target, weights, is_soft, class_axis))``."""
     x = float_input(x)
     if squeeze and x.ndim == 2 and x.shape[0] == 1:  # torch7's CrossEntropyCriterion: input:squeeze()
         x = jnp.reshape(x, x.shape[1:])
@@ -61,13 +59,18 @@ def _prepare_classes(x: Any, t: Any, *, ranks: tuple[int, ...] | None, weights: 
             t = jnp.reshape(jnp.asarray(t), jnp.shape(t)[1:])
     if (ranks is not None and x.ndim not in ranks) or x.ndim == 0:
         raise ShapeError(f"expects input {_layouts(ranks)}, got {x.ndim}-D {format_shape(x.shape)}")
-    n = x.shape[_class_axis(x)]
+    axis = _class_axis(x, spatial)
+    n = x.shape[axis]
     w = class_weights(weights, n, x)
-    expected = _target_shape(x)
+    expected = x.shape[:axis] + x.shape[axis + 1:]
     if soft and not isinstance(t, numbers.Number):
         t = jnp.asarray(t)
-        if jnp.issubdtype(t.dtype, jnp.floating) and t.shape == x.shape:  # class probabilities
-            return x, (t.astype(x.dtype), w, True)
+        if jnp.issubdtype(t.dtype, jnp.floating):
+            if t.shape == x.shape:  # class probabilities
+                return x, (t.astype(x.dtype), w, True, axis)
+            raise DTypeError(f"expects integer class indices (0-based) {format_shape(expected)} or class "
+                             f"probabilities {format_shape(x.shape)} as target, got {t.dtype.name} "
+                             f"{format_shape(t.shape)}")
     t = class_target(t)
     if squeeze and t.ndim == 2 and t.shape[1] == 1 and expected == t.shape[:1]:
         t = jnp.reshape(t, expected)  # torch7 squeezed the target too
@@ -78,12 +81,11 @@ def _prepare_classes(x: Any, t: Any, *, ranks: tuple[int, ...] | None, weights: 
         raise ShapeError(f"expects target {format_shape(expected)} of class indices{probs} for input "
                          f"{format_shape(x.shape)}, got {format_shape(t.shape)}")
     check_class_range(t, n, ignore_index)
-    return x, (t.astype(jnp.int32), w, False)
+    return x, (t.astype(jnp.int32), w, False, axis)
 
 
-def nll_terms(logp: Array, t: Array, w: Array | None, ignore_index: int) -> tuple[Array, Array]:
+def nll_terms(logp: Array, t: Array, w: Array | None, ignore_index: int, axis: int) -> tuple[Array, Array]:
     """Per-target ``-w[t] logp[t]`` (0 where ignored, NaN where out of range) and the weights used."""
-    axis = _class_axis(logp)
     n = logp.shape[axis]
     lp = jnp.moveaxis(logp, axis, -1)
     keep = t != ignore_index
@@ -110,7 +112,7 @@ def _check_ignore(name: str, ignore_index: Any) -> int:
 
 
 def _nll(kind: str, weights: Any, ignore_index: int, reduction: str, *, ranks: tuple[int, ...] | None,
-         torch7: bool, weight_name: str = "weights") -> Criterion:
+         torch7: bool, weight_name: str = "weights", spatial: bool = False) -> Criterion:
     name = f"nn.{kind}"
     w = as_weights(name, weights, weight_name)
     ignore_index = _check_ignore(name, ignore_index)
@@ -118,11 +120,11 @@ def _nll(kind: str, weights: Any, ignore_index: int, reduction: str, *, ranks: t
 
     def build(r: str) -> tuple[Callable, Callable]:
         def prepare(x, t):
-            return _prepare_classes(x, t, ranks=ranks, weights=w, ignore_index=ignore_index)
+            return _prepare_classes(x, t, ranks=ranks, weights=w, ignore_index=ignore_index, spatial=spatial)
 
         def loss(x, tw):
-            t, wc, _ = tw
-            losses, wt = nll_terms(x, t, wc, ignore_index)
+            t, wc, _, axis = tw
+            losses, wt = nll_terms(x, t, wc, ignore_index, axis)
             return _reduce_classes(losses, wt, r, empty)
 
         return prepare, loss
@@ -175,7 +177,7 @@ def SpatialClassNLLCriterion(weights: Any = None, size_average: bool | None = No
     Array(0.6931472, dtype=float32)
     """
     r = resolve_reduction("nn.SpatialClassNLLCriterion", size_average, reduction)
-    return _nll("SpatialClassNLLCriterion", weights, ignore_index, r, ranks=(3, 4), torch7=True)
+    return _nll("SpatialClassNLLCriterion", weights, ignore_index, r, ranks=(3, 4), torch7=True, spatial=True)
 
 
 def NLLLoss(weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean") -> Criterion:
@@ -213,8 +215,7 @@ def _cross_entropy(kind: str, weights: Any, ignore_index: int, reduction: str, l
                                     squeeze=torch7)
 
         def loss(x, tw):
-            t, wc, soft = tw
-            axis = _class_axis(x)
+            t, wc, soft, axis = tw
             n = x.shape[axis]
             logp = jax.nn.log_softmax(x, axis=axis)
             lp = jnp.moveaxis(logp, axis, -1)  # (..., C)
@@ -228,7 +229,7 @@ def _cross_entropy(kind: str, weights: Any, ignore_index: int, reduction: str, l
                 if r == "mean":
                     return jnp.sum(losses) / (losses.size if losses.size else float("nan"))
                 return jnp.sum(losses) if r == "sum" else losses
-            losses, wt = nll_terms(logp, t, wc, ignore_index)
+            losses, wt = nll_terms(logp, t, wc, ignore_index, axis)
             if eps:
                 smooth = -jnp.sum(lp if wc is None else lp * lift(wc, lp.ndim), axis=-1)
                 smooth = jnp.where(t != ignore_index, smooth, 0)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from fnn.core import format_shape
 from fnn.criteria_base import (
     Criterion,
+    abs0,
     check_number,
     check_reduction,
     float_input,
@@ -124,7 +125,7 @@ def L1HingeEmbeddingCriterion(margin: float = 1.0, *, reduction: str = "sum") ->
 
     def build(r: str) -> tuple[Callable, Callable]:
         def loss(x, y):
-            d = jnp.sum(jnp.abs(x[0] - x[1]), axis=-1)
+            d = jnp.sum(abs0(x[0] - x[1]), axis=-1)
             return reduce(jnp.where(y == -1, jax.nn.relu(margin - d), d), r)
 
         return _pair, loss

@@ -9,6 +9,7 @@ the per-element losses in the input's shape.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from jax.scipy.special import xlogy
 from fnn.criteria_base import (
     BCE_EPS,
     Criterion,
+    abs0,
     as_weights,
     broadcast_target,
     broadcast_weights,
@@ -47,6 +49,8 @@ def _pointwise(kind: str, fn: Callable[[Array, Array, Any], Array], reduction: s
     def build(r: str):
         def prepare(x, t):
             x = float_input(x)
+            if isinstance(t, numbers.Real) and not isinstance(t, bool):  # one number for every element
+                t = jnp.full(x.shape, t, x.dtype)
             t = fit(as_target(t, x), x)
             w = broadcast_weights(weights, x)
             e = broadcast_weights(extra, x, "pos_weight")
@@ -132,13 +136,13 @@ def L1Loss(*, reduction: str = "mean") -> Criterion:
     Array(0.5, dtype=float32)
     """
     r = check_reduction("nn.L1Loss", reduction)
-    return _pointwise("L1Loss", lambda x, t, _: jnp.abs(x - t), r, {}, torch7=False)
+    return _pointwise("L1Loss", lambda x, t, _: abs0(x - t), r, {}, torch7=False)
 
 
 def _smooth_l1(beta: float) -> Callable[[Array, Array, Any], Array]:
     def fn(x, t, _):
         d = x - t
-        ad = jnp.abs(d)
+        ad = abs0(d)
         if beta == 0:
             return ad
         return jnp.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta)
@@ -190,7 +194,7 @@ def HuberLoss(*, reduction: str = "mean", delta: float = 1.0) -> Criterion:
 
     def fn(x, t, _):
         d = x - t
-        ad = jnp.abs(d)
+        ad = abs0(d)
         return jnp.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
 
     return _pointwise("HuberLoss", fn, r, {"delta": delta}, torch7=False)

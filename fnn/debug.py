@@ -129,9 +129,21 @@ def _wrap(module: Module) -> Module:
     return dataclasses.replace(module, apply_fn=apply_fn)
 
 
+def _rebuild(module: Module) -> Callable[[tuple[Module, ...]], Module] | None:
+    """How to build ``module`` again with other children (MapTable has no ``rebuild``: it takes one child)."""
+    if module.rebuild is not None:
+        return module.rebuild
+    if module.kind == "MapTable" and len(module.children) == 1:
+        from fnn.containers import MapTable
+
+        return lambda children: MapTable(*children)
+    return None
+
+
 def _probed(module: Module) -> Module:
-    if module.children and module.rebuild is not None:
-        return module.rebuild(tuple(_probed(c) for c in module.children))
+    rebuild = _rebuild(module) if module.children else None
+    if rebuild is not None:
+        return rebuild(tuple(_probed(c) for c in module.children))
     return _wrap(module)
 
 
@@ -303,6 +315,7 @@ def nonfinite_checks() -> Iterator[None]:
     Traceback (most recent call last):
     ...
     fnn.errors.NonFiniteError: at [2]: nn.Log produced a non-finite forward output: 2 of 2 values (nan 2)
+      inside child [2] of nn.Sequential
     """
 
     def hook(path: tuple, module: Module, y: Any) -> None:

@@ -390,7 +390,8 @@ def PairwiseDistance(p: float = 2) -> Module:
         raise ConfigError(f"nn.PairwiseDistance: p must be a positive number, got {p!r}")
 
     def fn(x, y):
-        d = jnp.abs(x - y)
+        d = x - y
+        d = jnp.sign(d) * d  # |x - y| with gradient sign(x - y): 0 at a tie, as torch7
         if math.isinf(p):
             return jnp.max(d, axis=-1)
         s = jnp.sum(d if p == 1 else d**p, axis=-1)

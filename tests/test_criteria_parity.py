@@ -70,7 +70,11 @@ def kl(*shape):
 
 
 def log_kl(*shape):
-    return lambda rng, b: (np.log(rng.uniform(0.05, 1, _shape(b, *shape))), np.log(rng.uniform(0.05, 1, _shape(b, *shape))))
+    def gen(rng, b):
+        s = _shape(b, *shape)
+        return np.log(rng.uniform(0.05, 1, s)), np.log(rng.uniform(0.05, 1, s))
+
+    return gen
 
 
 def classes(c, *spatial, ignore=None, log=True):

@@ -113,9 +113,9 @@ def test_smooth_functions_by_hand():
 def test_softmax_dim_follows_torch7_rank_rule():
     # 1-D -> 0, 2-D -> 1, 3-D -> 0 (a (C, H, W) image), 4-D -> 1 (0-based).
     assert [softmax_dim(r, None) for r in (1, 2, 3, 4)] == [0, 1, 0, 1]
-    key = jax.random.key(0)
+    rng = np.random.default_rng(0)
     for shape, dim in [((5,), 0), ((2, 5), 1), ((3, 2, 4), 0), ((2, 3, 2, 2), 1)]:
-        x = jax.random.normal(key, shape, jnp.float64)
+        x = jnp.asarray(rng.normal(size=shape))
         y = run(fnn.SoftMax(), x)
         np.testing.assert_allclose(jnp.sum(y, axis=dim), 1.0)
         np.testing.assert_allclose(run(fnn.LogSoftMax(), x), jax.nn.log_softmax(x, axis=dim))
@@ -138,7 +138,7 @@ def test_softmax_rank_errors_and_explicit_dim():
         run(fnn.SoftMax(), jnp.zeros((1, 1, 1, 1, 2)))
     with pytest.raises(fnn.ShapeError, match="got 0-D"):
         fnn.LogSoftMax().init(jax.random.key(0), ())
-    x = jax.random.normal(jax.random.key(1), (2, 1, 1, 1, 3), jnp.float64)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 1, 1, 1, 3)))
     np.testing.assert_allclose(jnp.sum(run(fnn.SoftMax(dim=-1), x), axis=-1), 1.0)
     np.testing.assert_allclose(run(fnn.Softmax(dim=4), x), run(fnn.SoftMax(dim=-1), x))
     np.testing.assert_allclose(run(fnn.LogSoftmax(0), arr(1.0, 2.0)), run(fnn.LogSoftMax(), arr(1.0, 2.0)))
@@ -149,20 +149,20 @@ def test_softmax_rank_errors_and_explicit_dim():
 
 def test_softmax_vmap_agrees_only_where_the_rank_rule_is_batch_aware():
     apply = fnn.SoftMax().apply
-    key = jax.random.key(2)
+    rng = np.random.default_rng(2)
     for shape in [(3, 4), (2, 3, 2, 2)]:  # batches of vectors / images: consistent
-        x = jax.random.normal(key, shape, jnp.float64)
+        x = jnp.asarray(rng.normal(size=shape))
         np.testing.assert_allclose(jax.vmap(lambda e: apply((), e))(x), apply((), x))
-    x = jax.random.normal(key, (2, 3, 4), jnp.float64)  # a batch of matrices: not consistent
+    x = jnp.asarray(rng.normal(size=(2, 3, 4)))  # a batch of matrices: not consistent
     assert not np.allclose(jax.vmap(lambda e: apply((), e))(x), apply((), x))
     apply_last = fnn.SoftMax(dim=-1).apply
     np.testing.assert_allclose(jax.vmap(lambda e: apply_last((), e))(x), apply_last((), x))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(st.lists(st.integers(1, 3), min_size=1, max_size=4), st.integers(0, 2**31 - 1))
 def test_softmax_sums_to_one_along_the_rule_dim(shape, seed):
-    x = jax.random.normal(jax.random.key(seed), tuple(shape), jnp.float64) * 10
+    x = jnp.asarray(np.random.default_rng(seed).normal(size=shape) * 10)
     dim = [0, 1, 0, 1][len(shape) - 1]
     y = run(fnn.SoftMax(), x)
     np.testing.assert_allclose(jnp.sum(y, axis=dim), 1.0, rtol=1e-12)
@@ -282,7 +282,7 @@ def test_in_a_model_with_jit_and_grad():
     model = fnn.Sequential(fnn.Linear(4, 3), fnn.PReLU(3), fnn.Linear(3, 2), fnn.LogSoftMax())
     out, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
     assert out == (-1, 2)
-    x = jax.random.normal(jax.random.key(1), (5, 4), jnp.float64)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(5, 4)))
     y = jax.jit(model.apply)(params, x)
     np.testing.assert_allclose(jnp.sum(jnp.exp(y), axis=1), 1.0)
     g = jax.grad(lambda p: -jnp.mean(model.apply(p, x)[:, 0]))(params)

@@ -1,0 +1,209 @@
+"""Criteria under JAX transforms: float64 finite-difference gradients
+(``fnn.testing.jacobian_error``), ``jit`` = eager, ``vmap`` over samples = the batched call,
+and a hypothesis sweep of ClassNLL / CrossEntropy against PyTorch."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fnn
+from fnn.testing import jacobian_error
+
+R = np.random.default_rng(0)
+
+
+def _n(*s):
+    return jnp.asarray(R.standard_normal(s))
+
+
+def _u(*s, lo=0.05, hi=0.95):
+    return jnp.asarray(R.uniform(lo, hi, s))
+
+
+def _pm(*s):
+    return jnp.asarray(R.choice([-1, 1], s))
+
+
+def _cls(c, *s):
+    return jnp.asarray(R.integers(0, c, s))
+
+
+def _logp(*s, axis=1):
+    x = _n(*s)
+    return x - jax.scipy.special.logsumexp(x, axis=axis, keepdims=True)
+
+
+W3 = jnp.array([0.5, 2.0, 1.5])
+# (id, reduction -> criterion, batched input, batched target); the leading dim is the batch
+CASES = [
+    ("MSECriterion", lambda r: fnn.MSECriterion(reduction=r), _n(2, 3), _n(2, 3)),
+    ("MSELoss", lambda r: fnn.MSELoss(reduction=r), _n(2, 3), _n(2, 3)),
+    ("AbsCriterion", lambda r: fnn.AbsCriterion(reduction=r), _n(2, 3), _n(2, 3)),
+    ("L1Loss", lambda r: fnn.L1Loss(reduction=r), _n(2, 3), _n(2, 3)),
+    ("SmoothL1Criterion", lambda r: fnn.SmoothL1Criterion(reduction=r, beta=0.5), _n(2, 3), _n(2, 3)),
+    ("SmoothL1Loss", lambda r: fnn.SmoothL1Loss(reduction=r), _n(2, 3), _n(2, 3)),
+    ("HuberLoss", lambda r: fnn.HuberLoss(reduction=r, delta=0.5), _n(2, 3), _n(2, 3)),
+    ("BCECriterion", lambda r: fnn.BCECriterion(W3, reduction=r), _u(2, 3), _u(2, 3, lo=0, hi=1)),
+    ("BCELoss", lambda r: fnn.BCELoss(W3, reduction=r), _u(2, 3), _u(2, 3, lo=0, hi=1)),
+    ("BCEWithLogitsLoss", lambda r: fnn.BCEWithLogitsLoss(W3, reduction=r, pos_weight=W3), _n(2, 3),
+     _u(2, 3, lo=0, hi=1)),
+    ("DistKLDivCriterion", lambda r: fnn.DistKLDivCriterion(reduction=r), _logp(2, 3), _u(2, 3, lo=0, hi=1)),
+    ("KLDivLoss", lambda r: fnn.KLDivLoss(reduction=r, log_target=True), _logp(2, 3), _logp(2, 3)),
+    ("SoftMarginCriterion", lambda r: fnn.SoftMarginCriterion(reduction=r), _n(2, 3), _pm(2, 3)),
+    ("SoftMarginLoss", lambda r: fnn.SoftMarginLoss(reduction=r), _n(2, 3), _pm(2, 3)),
+    ("MarginCriterion", lambda r: fnn.MarginCriterion(0.7, reduction=r), _n(2, 3), _pm(2, 3)),
+    ("HingeEmbeddingCriterion", lambda r: fnn.HingeEmbeddingCriterion(reduction=r), _n(2, 3), _pm(2, 3)),
+    ("HingeEmbeddingLoss", lambda r: fnn.HingeEmbeddingLoss(0.5, reduction=r), _n(2, 3), _pm(2, 3)),
+    ("ClassNLLCriterion", lambda r: fnn.ClassNLLCriterion(W3, ignore_index=1, reduction=r), _logp(3, 3),
+     jnp.array([0, 1, 2])),
+    ("NLLLoss", lambda r: fnn.NLLLoss(W3, reduction=r), _logp(2, 3, 2), _cls(3, 2, 2)),
+    ("SpatialClassNLLCriterion", lambda r: fnn.SpatialClassNLLCriterion(W3, reduction=r), _logp(2, 3, 2, 2),
+     _cls(3, 2, 2, 2)),
+    ("CrossEntropyCriterion", lambda r: fnn.CrossEntropyCriterion(W3, label_smoothing=0.1, reduction=r), _n(3, 3),
+     _cls(3, 3)),
+    ("CrossEntropyLoss", lambda r: fnn.CrossEntropyLoss(W3, reduction=r), _n(2, 3, 2), _cls(3, 2, 2)),
+    ("CrossEntropyLoss-probs", lambda r: fnn.CrossEntropyLoss(label_smoothing=0.2, reduction=r), _n(2, 3),
+     _u(2, 3, lo=0, hi=1)),
+    ("MultiMarginCriterion", lambda r: fnn.MultiMarginCriterion(2, W3, 0.8, reduction=r), _n(3, 3), _cls(3, 3)),
+    ("MultiMarginLoss", lambda r: fnn.MultiMarginLoss(reduction=r), _n(3, 3), _cls(3, 3)),
+    ("MultiLabelMarginCriterion", lambda r: fnn.MultiLabelMarginCriterion(reduction=r), _n(2, 4),
+     jnp.array([[3, 0, -1, 2], [1, -1, 0, 0]])),
+    ("MultiLabelMarginLoss", lambda r: fnn.MultiLabelMarginLoss(reduction=r), _n(2, 4),
+     jnp.array([[2, -1, 0, 0], [0, 1, 2, 3]])),
+    ("MultiLabelSoftMarginCriterion", lambda r: fnn.MultiLabelSoftMarginCriterion(W3, reduction=r), _n(2, 3),
+     _cls(2, 2, 3)),
+    ("MultiLabelSoftMarginLoss", lambda r: fnn.MultiLabelSoftMarginLoss(W3, reduction=r), _n(2, 3), _cls(2, 2, 3)),
+    ("MarginRankingCriterion", lambda r: fnn.MarginRankingCriterion(reduction=r), (_n(3), _n(3)), _pm(3)),
+    ("MarginRankingLoss", lambda r: fnn.MarginRankingLoss(0.3, reduction=r), (_n(3), _n(3)), _pm(3)),
+    ("CosineEmbeddingCriterion", lambda r: fnn.CosineEmbeddingCriterion(0.2, reduction=r), (_n(3, 4), _n(3, 4)),
+     _pm(3)),
+    ("CosineEmbeddingLoss", lambda r: fnn.CosineEmbeddingLoss(reduction=r), (_n(3, 4), _n(3, 4)), _pm(3)),
+    ("L1HingeEmbeddingCriterion", lambda r: fnn.L1HingeEmbeddingCriterion(2.0, reduction=r), (_n(3, 2), _n(3, 2)),
+     _pm(3)),
+    ("MultiCriterion", lambda r: fnn.MultiCriterion(fnn.MSECriterion(reduction=r), (fnn.AbsCriterion(reduction=r),
+                                                                                   0.5)), _n(2, 3), _n(2, 3)),
+    ("ParallelCriterion", lambda r: fnn.ParallelCriterion(fnn.MSECriterion(reduction=r),
+                                                          (fnn.ClassNLLCriterion(reduction=r), 2.0)),
+     (_n(2, 3), _logp(2, 3)), (_n(2, 3), _cls(3, 2))),
+]
+IDS = [c[0] for c in CASES]
+
+
+def _close(a, b, tol=1e-10):
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=tol, atol=tol)
+
+
+def _grad_fn(crit, x, t):
+    """``list of float arrays -> loss`` for jacobian_error."""
+    if isinstance(x, tuple):
+        return lambda args: crit(tuple(args), t)
+    return lambda args: crit(args[0], t)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_finite_difference_gradients(case, reduction):
+    name, make, x, t = case
+    if name in ("MultiCriterion", "ParallelCriterion") and reduction == "none":
+        pytest.skip("the terms' per-element losses have different shapes")
+    crit = make(reduction)
+    args = list(x) if isinstance(x, tuple) else [x]
+    assert jacobian_error(_grad_fn(crit, x, t), args) < 1e-6
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jit_equals_eager_for_every_reduction(case):
+    name, make, x, t = case
+    for r in ("mean", "sum", "none"):
+        crit = make(r)
+        if name in ("MultiCriterion", "ParallelCriterion") and r == "none":
+            continue
+        _close(jax.jit(crit)(x, t), crit(x, t))
+        _close(jax.jit(crit.backward)(x, t), crit.backward(x, t))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_vmap_over_samples_equals_the_batched_call(case):
+    name, make, x, t = case
+    crit = make("sum")
+    per_sample = jax.vmap(crit)(x, t)
+    assert per_sample.shape == (jax.tree.leaves(x)[0].shape[0],)
+    _close(jnp.sum(per_sample), crit(x, t))
+    _close(jax.vmap(crit.backward)(x, t), crit.backward(x, t))
+    if name not in ("MultiCriterion", "ParallelCriterion"):
+        none = make("none")
+        _close(jax.vmap(none)(x, t), none(x, t))
+
+
+def test_grad_through_a_model_and_a_criterion():
+    init, apply = fnn.Sequential(fnn.Linear(3, 4), fnn.LogSoftMax())
+    _, params = init(jax.random.key(0), (-1, 3), jnp.float64)
+    x, t = _n(5, 3), _cls(4, 5)
+    crit = fnn.ClassNLLCriterion()
+    loss, grads = jax.value_and_grad(lambda p: crit(apply(p, x), t))(params)
+    y = apply(params, x)
+    _, want = fnn.backward(fnn.Sequential(fnn.Linear(3, 4), fnn.LogSoftMax()), params, x, crit.backward(y, t))
+    _close(grads, want)
+    assert loss.shape == ()
+
+
+# --------------------------------------------------------------------------- hypothesis vs PyTorch
+
+
+@st.composite
+def class_problems(draw):
+    b, c = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((b, c)) * draw(st.sampled_from([0.1, 1.0, 10.0]))
+    t = rng.integers(0, c, b)
+    ignore = draw(st.sampled_from([-100, 0, c - 1]))
+    if draw(st.booleans()):
+        t[rng.random(b) < 0.3] = ignore
+    w = rng.uniform(0.1, 3.0, c) if draw(st.booleans()) else None
+    return x, t, w, ignore, draw(st.sampled_from(["mean", "sum", "none"])), draw(st.sampled_from([0.0, 0.25]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(problem=class_problems())
+def test_class_nll_and_cross_entropy_match_torch_for_random_sizes(torch, problem):
+    x, t, w, ignore, r, eps = problem
+    tw = None if w is None else torch.tensor(w)
+    tx = torch.tensor(x, requires_grad=True)
+    all_ignored = bool(np.all(t == ignore))
+    cases = [
+        (fnn.NLLLoss(w, ignore_index=ignore, reduction=r), torch.nn.NLLLoss(tw, ignore_index=ignore, reduction=r),
+         torch.log_softmax(tx, 1), False),
+        (fnn.ClassNLLCriterion(w, ignore_index=ignore, reduction=r),
+         torch.nn.NLLLoss(tw, ignore_index=ignore, reduction=r), torch.log_softmax(tx, 1), True),
+        (fnn.CrossEntropyLoss(w, ignore_index=ignore, reduction=r, label_smoothing=eps),
+         torch.nn.CrossEntropyLoss(tw, ignore_index=ignore, reduction=r, label_smoothing=eps), tx, False),
+        (fnn.CrossEntropyCriterion(w, ignore_index=ignore, reduction=r, label_smoothing=eps),
+         torch.nn.CrossEntropyLoss(tw, ignore_index=ignore, reduction=r, label_smoothing=eps), tx, True),
+    ]
+    for ours, theirs, tin, torch7 in cases:
+        xin = jnp.asarray(tin.detach().numpy())
+        want = theirs(tin.detach(), torch.tensor(t)).numpy()
+        got = np.asarray(ours(xin, jnp.asarray(t)))
+        if torch7 and r == "mean" and all_ignored:
+            want = np.zeros(())  # torch7: total weight 0 -> 0 (PyTorch: NaN)
+        np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-10, atol=1e-12, err_msg=ours.name)
+        tg = tx.detach().clone().requires_grad_(True)
+        tin2 = torch.log_softmax(tg, 1) if tin is not tx else tg
+        out = theirs(tin2, torch.tensor(t))
+        if r == "mean" and all_ignored:
+            continue  # no gradient to compare (torch: 0/0 -> NaN gradients)
+        (gx,) = torch.autograd.grad(out.sum(), tg)
+        fx = jnp.asarray(x)
+        if "NLL" in ours.name:
+            g = jax.vjp(lambda v: ours(jax.nn.log_softmax(v, axis=1), jnp.asarray(t)), fx)
+        else:
+            g = jax.vjp(lambda v: ours(v, jnp.asarray(t)), fx)
+        (gf,) = g[1](jnp.ones_like(g[0]))
+        np.testing.assert_allclose(np.asarray(gf), gx.numpy(), rtol=1e-9, atol=1e-12, err_msg=ours.name)
