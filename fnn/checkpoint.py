@@ -38,31 +38,23 @@ Safety:
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import dataclasses
-import hashlib
 import json
 import os
-import sys
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._treeio import atomic_write, build, describe, digest, is_key_array, path_key, restore_leaf
 from fnn.errors import CheckpointError
 
 FORMAT = "fnn.checkpoint"
 VERSION = 1
 TREES = ("params", "state", "opt_state", "extra")
 _META_KEY = "fnn"
-
-# dtypes safetensors.numpy stores natively; others are stored as raw bytes (uint8).
-_NATIVE = {"float64", "float32", "float16", "int64", "int32", "int16", "int8",
-           "uint64", "uint32", "uint16", "uint8", "bool", "complex64"}
 
 
 # --------------------------------------------------------------------------- reports
@@ -124,162 +116,6 @@ class Checkpoint:
     extra: Any = None
 
 
-# --------------------------------------------------------------------------- tree paths
-
-
-def _entry_text(entry: Any) -> str:
-    """One tree-path segment: ``[3]`` for a sequence index, the name for a dict key or field."""
-    if isinstance(entry, jax.tree_util.SequenceKey):
-        return f"[{entry.idx}]"
-    if isinstance(entry, jax.tree_util.FlattenedIndexKey):
-        return f"[{entry.key}]"
-    if isinstance(entry, jax.tree_util.GetAttrKey):
-        name = entry.name
-    elif isinstance(entry, jax.tree_util.DictKey):
-        name = entry.key
-    else:
-        return f"[{entry!r}]"
-    if isinstance(name, str) and name and "/" not in name and not name.startswith("["):
-        return name
-    return f"[{name!r}]"
-
-
-def path_key(prefix: str, path: tuple) -> str:
-    """The checkpoint key of a leaf: ``prefix/seg/seg``, e.g. ``params/[3]/weight``."""
-    return "/".join((prefix, *(_entry_text(e) for e in path)))
-
-
-def _is_namedtuple(x: Any) -> bool:
-    return isinstance(x, tuple) and hasattr(type(x), "_fields")
-
-
-def _is_key_array(x: Any) -> bool:
-    dtype = getattr(x, "dtype", None)
-    return dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key)
-
-
-# --------------------------------------------------------------------------- save
-
-
-def _digest(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).reshape(-1).view(np.uint8)).hexdigest()
-
-
-def _leaf_record(key: str, x: Any) -> tuple[dict, np.ndarray]:
-    """The metadata record and the array to store for one leaf."""
-    if _is_key_array(x):
-        data = np.asarray(jax.random.key_data(x))
-        rec = {"kind": "prng_key", "impl": str(jax.random.key_impl(x)), "dtype": "key", "shape": list(np.shape(x))}
-    elif isinstance(x, (bool, np.bool_)) and not isinstance(x, np.ndarray):
-        data, rec = np.asarray(x, dtype=np.bool_), {"kind": "bool"}
-    elif isinstance(x, int):
-        if not -(2**63) <= x < 2**63:
-            raise CheckpointError(f"cannot save {key}: the int {x} does not fit in int64")
-        data, rec = np.asarray(x, dtype=np.int64), {"kind": "int"}
-    elif isinstance(x, float):
-        data, rec = np.asarray(x, dtype=np.float64), {"kind": "float"}
-    elif isinstance(x, (jax.Array, np.ndarray, np.generic)):
-        data = np.asarray(x)
-        rec = {"kind": "numpy" if isinstance(x, (np.ndarray, np.generic)) else "jax"}
-    else:
-        raise CheckpointError(
-            f"cannot save {key}: it is a {type(x).__name__}; checkpoints hold arrays, numbers and "
-            "trees of dicts, lists, tuples and NamedTuples only"
-        )
-    rec.setdefault("dtype", data.dtype.name)
-    rec.setdefault("shape", list(data.shape))
-    stored = np.ascontiguousarray(data)
-    if stored.dtype.name not in _NATIVE:
-        stored = stored.reshape(-1).view(np.uint8)
-        rec["raw"] = True
-    rec["stored_shape"] = list(stored.shape)
-    rec["sha256"] = _digest(stored)
-    return rec, stored
-
-
-def _describe(node: Any, prefix: str, path: tuple, records: dict, arrays: dict) -> dict:
-    """The JSON skeleton of ``node``; fills ``records``/``arrays`` with its leaves."""
-    if node is None:
-        return {"t": "none"}
-    if isinstance(node, dict):
-        for k in node:
-            if not isinstance(k, (str, int)) or isinstance(k, bool):
-                raise CheckpointError(f"cannot save {path_key(prefix, path)}: dict key {k!r} is not a str or int")
-        return {"t": "dict", "keys": list(node),
-                "items": [_describe(v, prefix, path + (jax.tree_util.DictKey(k),), records, arrays)
-                          for k, v in node.items()]}
-    if _is_namedtuple(node):
-        cls = type(node)
-        return {"t": "namedtuple", "module": cls.__module__, "name": cls.__qualname__, "fields": list(cls._fields),
-                "items": [_describe(v, prefix, path + (jax.tree_util.GetAttrKey(f),), records, arrays)
-                          for f, v in zip(cls._fields, node, strict=True)]}
-    if isinstance(node, (list, tuple)):
-        return {"t": "list" if isinstance(node, list) else "tuple",
-                "items": [_describe(v, prefix, path + (jax.tree_util.SequenceKey(i),), records, arrays)
-                          for i, v in enumerate(node)]}
-    if isinstance(node, (jax.Array, np.ndarray, np.generic, int, float)) or \
-            jax.tree_util.treedef_is_leaf(jax.tree.structure(node)):
-        key = path_key(prefix, path)
-        if key in records:
-            raise CheckpointError(f"cannot save: two leaves map to the same key {key!r}")
-        records[key], arrays[key] = _leaf_record(key, node)
-        return {"t": "leaf", "key": key}
-    children, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
-    cls = type(node)
-    if dataclasses.is_dataclass(node) and all(isinstance(p[0], jax.tree_util.GetAttrKey) for p, _ in children):
-        data = [p[0].name for p, _ in children]
-        static = {f.name: getattr(node, f.name) for f in dataclasses.fields(node) if f.init and f.name not in data}
-        try:
-            json.dumps(static)
-        except (TypeError, ValueError):
-            static = None
-        if static is not None:  # a jax.tree_util.register_dataclass node with JSON-able static fields
-            return {"t": "dataclass", "module": cls.__module__, "name": cls.__qualname__, "fields": data,
-                    "static": static, "items": [_describe(v, prefix, path + tuple(p), records, arrays)
-                                                for p, v in children]}
-    # Another registered pytree node: saved, but only load(like=...) rebuilds it.
-    return {"t": "opaque", "module": cls.__module__, "name": cls.__qualname__,
-            "items": [_describe(v, prefix, path + tuple(p), records, arrays) for p, v in children]}
-
-
-def _fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Writes a file atomically: ``write(tmp)`` then fsync, ``os.replace`` and a directory fsync.
-
-    The temporary file ``.<name>.<random>.tmp`` lives in the target's directory (so
-    the rename never crosses file systems) and is removed if ``write`` fails. A
-    process killed before the rename leaves the old file untouched.
-    """
-    path = os.path.abspath(os.fspath(path))
-    directory, name = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
-    if os.path.isdir(path):
-        raise CheckpointError(f"cannot write {path}: it is a directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-        os.chmod(tmp, mode)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    _fsync_dir(directory)
-
-
 def save(
     path: str | os.PathLike,
     *,
@@ -318,7 +154,7 @@ def save(
         raise CheckpointError(f"step must be >= 0, got {step}")
     records: dict[str, dict] = {}
     arrays: dict[str, np.ndarray] = {}
-    trees = {name: _describe(tree, name, (), records, arrays)
+    trees = {name: describe(tree, name, (), records, arrays)
              for name, tree in (("params", params), ("state", state), ("opt_state", opt_state), ("extra", extra))}
     import fnn
 
@@ -392,7 +228,7 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     for key in sorted(set(records) & set(raw)):
         rec, a = records[key], raw[key]
         try:
-            if list(a.shape) != rec["stored_shape"] or _digest(a) != rec["sha256"]:
+            if list(a.shape) != rec["stored_shape"] or digest(a) != rec["sha256"]:
                 problems.append(f"{key}: checksum mismatch (the bytes changed since they were written)")
                 continue
             if rec.get("raw"):
@@ -404,80 +240,6 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     if problems:
         raise CheckpointError(f"{path} is corrupt:\n  " + "\n  ".join(problems))
     return header, arrays
-
-
-def _restore_leaf(rec: dict, a: np.ndarray, template: Any = None) -> Any:
-    """The leaf value from its stored array, as ``template``'s type if given, else as recorded."""
-    kind = rec["kind"]
-    if kind == "prng_key":
-        return jax.random.wrap_key_data(jnp.asarray(a), impl=rec["impl"])
-    if template is not None:
-        if isinstance(template, (np.ndarray, np.generic)):
-            return np.array(a)
-        if isinstance(template, bool):
-            return bool(a)
-        if isinstance(template, int):
-            return int(a)
-        if isinstance(template, float):
-            return float(a)
-        sharding = getattr(template, "sharding", None)
-        return jax.device_put(a, sharding) if sharding is not None else jnp.asarray(a)
-    if kind == "numpy":
-        return np.array(a)
-    if kind in ("bool", "int", "float"):
-        return {"bool": bool, "int": int, "float": float}[kind](a)
-    return jnp.asarray(a)
-
-
-def _imported_class(skel: dict) -> Any:
-    """The class named in ``skel`` if its module is already imported (loading imports nothing), else None."""
-    cls = sys.modules.get(skel["module"])
-    for part in skel["name"].split("."):
-        cls = getattr(cls, part, None) if cls is not None else None
-    return cls if isinstance(cls, type) else None
-
-
-def _namedtuple_class(skel: dict, notes: list) -> type:
-    cls = _imported_class(skel)
-    fields = tuple(skel["fields"])
-    if cls is not None and issubclass(cls, tuple) and getattr(cls, "_fields", None) == fields:
-        return cls
-    notes.append(f"{skel['module']}.{skel['name']} is not imported; rebuilt as a plain namedtuple (pass like=)")
-    return collections.namedtuple(skel["name"].split(".")[-1].split("<")[0] or "NamedTuple", fields)
-
-
-def _dataclass(skel: dict, items: list, notes: list) -> Any:
-    cls = _imported_class(skel)
-    values = dict(zip(skel["fields"], items, strict=True))
-    if cls is not None and dataclasses.is_dataclass(cls):
-        return cls(**values, **skel["static"])
-    notes.append(f"{skel['module']}.{skel['name']} is not imported; rebuilt as a dict of its fields (pass like=)")
-    return {**values, **skel["static"]}
-
-
-def _build(skel: dict, records: dict, arrays: dict, notes: list, where: str) -> Any:
-    t = skel["t"]
-    items = [_build(s, records, arrays, notes, where) for s in skel.get("items", ())]
-    if t == "none":
-        return None
-    if t == "leaf":
-        return _restore_leaf(records[skel["key"]], arrays[skel["key"]])
-    if t == "dict":
-        return dict(zip(skel["keys"], items, strict=True))
-    if t == "list":
-        return items
-    if t == "tuple":
-        return tuple(items)
-    if t == "namedtuple":
-        return _namedtuple_class(skel, notes)(*items)
-    if t == "dataclass":
-        return _dataclass(skel, items, notes)
-    if t == "opaque":
-        raise CheckpointError(
-            f"{where} contains a {skel['module']}.{skel['name']} node, which fnn cannot rebuild on its own; "
-            "pass like= with a tree of the same structure"
-        )
-    raise CheckpointError(f"{where} has corrupt fnn metadata: unknown node type {t!r}")
 
 
 def _like_trees(like: Any) -> dict[str, Any]:
@@ -499,7 +261,7 @@ def _like_trees(like: Any) -> dict[str, Any]:
 
 
 def _describe_template(x: Any) -> tuple[tuple, str]:
-    if _is_key_array(x):
+    if is_key_array(x):
         return tuple(np.shape(x)), "key"
     if isinstance(x, bool):
         return (), "bool"
@@ -529,7 +291,7 @@ def _load_like(name: str, template: Any, records: dict, arrays: dict,
         elif (tuple(rec["shape"]), rec["dtype"]) != (shape, dtype):
             mismatched.append(f"{key}: file has {_fmt(rec['shape'], rec['dtype'])}, expected {_fmt(shape, dtype)}")
         else:
-            out.append(_restore_leaf(rec, arrays[key], leaf))
+            out.append(restore_leaf(rec, arrays[key], leaf))
             continue
         if isinstance(leaf, jax.ShapeDtypeStruct):
             unfilled.append(key)
@@ -578,7 +340,7 @@ def load(path: str | os.PathLike, like: Any = None, strict: bool = True) -> Chec
             unexpected += sorted(k for k in records if k.split("/", 1)[0] == name and k not in expected)
         else:
             try:
-                out[name] = _build(trees[name], records, arrays, notes, f"{path} ({name})")
+                out[name] = build(trees[name], records, arrays, notes, f"{path} ({name})")
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise CheckpointError(f"{path} has corrupt fnn metadata ({name}): {e!r}") from None
     report = LoadReport(tuple(missing), tuple(unexpected), tuple(mismatched), tuple(notes))
@@ -654,4 +416,4 @@ def load_train_state(path: str | os.PathLike, like: Any = None) -> Any:
     return dataclasses.replace(ck.extra, params=ck.params, state=ck.state, opt_state=ck.opt_state)
 
 
-__all__ = ["Checkpoint", "LoadReport", "atomic_write", "load", "load_train_state", "save", "save_train_state"]
+__all__ = ["Checkpoint", "LoadReport", "load", "load_train_state", "save", "save_train_state"]

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.checkpoint import atomic_write
+from fnn._treeio import atomic_write
 from fnn.core import Module
 from fnn.errors import CheckpointError, ShapeError
 

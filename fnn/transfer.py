@@ -222,23 +222,26 @@ def _hardtanh(lo: float, hi: float) -> Callable[[jax.Array], jax.Array]:
     return lambda x: jnp.where(x <= lo, lo, jnp.where(x >= hi, hi, x))
 
 
-def HardTanh(min: float = -1.0, max: float = 1.0) -> Module:
-    """Clips to ``[min, max]``; any shape. The gradient is 0 for ``x <= min`` and ``x >= max``
-    (the bounds themselves are excluded, as in torch7 and PyTorch).
+def HardTanh(min_value: float = -1.0, max_value: float = 1.0) -> Module:
+    """Clips to ``[min_value, max_value]``; any shape.
+
+    The gradient is 0 for ``x <= min_value`` and ``x >= max_value``: the bounds themselves
+    are excluded, as in torch7 and PyTorch.
 
     Args:
-      min: the lower bound.
-      max: the upper bound; must exceed ``min``.
+      min_value: the lower bound.
+      max_value: the upper bound; must exceed ``min_value``.
 
     >>> import jax.numpy as jnp, fnn
     >>> fnn.HardTanh().apply((), jnp.array([-2.0, 0.5, 3.0]))
     Array([-1. ,  0.5,  1. ], dtype=float32)
     """
-    _number("nn.HardTanh", min=min, max=max)
-    if not max > min:
-        raise ConfigError(f"nn.HardTanh: max must exceed min, got min={min!r}, max={max!r}")
-    name = "nn.HardTanh" if (min, max) == (-1.0, 1.0) else f"nn.HardTanh({_fmt(min)}, {_fmt(max)})"
-    return _pointwise(name, _hardtanh(min, max), "HardTanh", {"min": min, "max": max})
+    lo, hi = min_value, max_value
+    _number("nn.HardTanh", min_value=lo, max_value=hi)
+    if not hi > lo:
+        raise ConfigError(f"nn.HardTanh: max_value must exceed min_value, got {lo!r} and {hi!r}")
+    name = "nn.HardTanh" if (lo, hi) == (-1.0, 1.0) else f"nn.HardTanh({_fmt(lo)}, {_fmt(hi)})"
+    return _pointwise(name, _hardtanh(lo, hi), "HardTanh", {"min_value": lo, "max_value": hi})
 
 
 def ReLU6() -> Module:
@@ -356,7 +359,7 @@ def PReLU(n_output_plane: int = 0, *, init: float = 0.25, weight_init: Initializ
         return {"weight": jnp.full((n,), init, dtype)}
 
     def forward(p, x, *, rng, train):
-        w = p["weight"].astype(x.dtype)
+        w = p["weight"]
         if shared:
             a = jnp.reshape(w, ())
         else:
@@ -412,7 +415,7 @@ _SOFTMAX_DOC = """
     images ``(B, C, H, W)``, but not for a 3-D batch of matrices ``(B, N, V)``
     (batched: dim 0; per example: dim 1); pass ``dim=-1`` there. The optional
     ``dim`` (PyTorch's argument; negative counts from the end) overrides the rule
-    and allows any rank >= 1.
+    and allows any rank >= 1; a non-negative ``dim`` is absolute (no batch shift).
 
     Args:
       dim: None for torch7's rank rule, or the dim to normalise over.

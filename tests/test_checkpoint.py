@@ -282,7 +282,7 @@ def test_foreign_files(path, tmp_path):
 def _rewrite_header(path, edit):
     """Rewrites an fnn checkpoint with its JSON header text changed by ``edit``."""
     with safe_open(path, framework="np") as f:
-        arrays = {k: f.get_tensor(k) for k in f.keys()}
+        arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
         meta = dict(f.metadata())
     meta["fnn"] = edit(meta["fnn"])
     save_file(arrays, path, metadata=meta)

@@ -165,8 +165,14 @@ def test_load_digits_fixed_split_and_range():
     from sklearn.datasets import load_digits as sk
 
     bunch = sk()
-    np.testing.assert_array_equal(test.y, bunch.target[-297:])
-    np.testing.assert_allclose(train.x[3, 0], bunch.images[3] / 16.0)
+    order = np.random.default_rng(0).permutation(1797)  # the documented fixed split
+    np.testing.assert_array_equal(test.y, bunch.target[order[1500:]])
+    np.testing.assert_allclose(train.x[3, 0], bunch.images[order[3]] / 16.0)
+    again, _ = load_digits()
+    np.testing.assert_array_equal(again.x, train.x)
+    tail_train, tail_test = load_digits(shuffle_seed=None, test_size=300)
+    np.testing.assert_array_equal(tail_test.y, bunch.target[-300:])
+    assert len(tail_train) == 1497
 
 
 def test_load_digits_upsamples_by_nearest_neighbour():

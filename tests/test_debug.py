@@ -158,3 +158,30 @@ def test_nonfinite_checks_raise_in_eager_apply_only():
     assert bool(jnp.isnan(y).all())
     y = model.apply(params, x)  # outside the block nothing is checked
     assert bool(jnp.isnan(y).all())
+
+
+# --------------------------------------------------------------------------- state, containers
+
+
+def test_stateful_model_in_training_mode():
+    """BatchNorm in training: a constant batch has zero variance; with eps=0 its output is 0/0."""
+    model = fnn.Sequential(fnn.Linear(3, 4), fnn.BatchNormalization(4, eps=0.0), fnn.Tanh())
+    _, params, state = model.stateful.init(KEY, (-1, 3), jnp.float64)
+    x = jnp.ones((5, 3))
+    assert find_nonfinite(model, params, x, state=state) is None  # eval mode uses the running statistics
+    found = find_nonfinite(model, params, x, state=state, train=True)
+    assert (found.path, found.where) == ((1,), "forward output") and found.layer.startswith("nn.BatchNormalization")
+    with pytest.raises(fnn.FnnError, match="has state: pass state="):
+        find_nonfinite(model, params, x)
+
+
+def test_container_without_rebuild_is_probed_as_a_whole():
+    import dataclasses
+
+    inner = fnn.Sequential(fnn.Linear(3, 4), Sqrt())
+    opaque = dataclasses.replace(inner, rebuild=None)  # a container fnn cannot rebuild with wrapped children
+    model = fnn.Sequential(fnn.Tanh(), opaque, fnn.Linear(4, 1))
+    _, params = model.init(KEY, (3,), jnp.float64)
+    params = (params[0], ({"weight": jnp.zeros((4, 3)), "bias": jnp.zeros(4)}, ()), params[2])
+    found = find_nonfinite(model, params, jnp.ones(3), target=jnp.ones(1), criterion=mse)
+    assert (found.path, found.layer, found.where) == ((1,), "nn.Sequential", "gradient w.r.t. its params")

@@ -224,7 +224,8 @@ def test_temporal_convolution_converts_conv1d_layout(torch):
     assert sd["0.weight"].shape == (4, 3, 2)
     t2 = torch.nn.Sequential(torch.nn.Conv1d(3, 4, 2))
     t2.load_state_dict(to_torch(torch, sd))
-    np.testing.assert_allclose(run_torch(torch, t2, x.transpose(0, 2, 1)), expected, rtol=1e-12, atol=1e-12)
+    out = run_torch(torch, t2, x.transpose(0, 2, 1)).transpose(0, 2, 1)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_register_layout_for_a_custom_kind():
@@ -243,3 +244,69 @@ def test_register_layout_for_a_custom_kind():
     new, _, _ = load_torch_state_dict(m, params, None, {"0.weight": w})
     np.testing.assert_array_equal(new[0]["weight"], w.T)
     np.testing.assert_array_equal(to_torch_state_dict(new, model=m)["0.weight"], w)
+
+
+# --------------------------------------------------------------------------- LeNet with BatchNorm
+
+
+def fnn_lenet():
+    return fnn.Sequential(
+        fnn.SpatialConvolution(1, 6, 5, 5), fnn.SpatialBatchNormalization(6), fnn.ReLU(), fnn.SpatialMaxPooling(2, 2),
+        fnn.SpatialConvolution(6, 16, 5, 5), fnn.SpatialBatchNormalization(16), fnn.ReLU(), fnn.SpatialMaxPooling(2, 2),
+        fnn.View(16 * 4 * 4), fnn.Linear(256, 120), fnn.ReLU(), fnn.Linear(120, 84), fnn.ReLU(), fnn.Linear(84, 10),
+    )
+
+
+def torch_lenet(torch):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(256, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+
+
+def trained_torch_lenet(torch):
+    """A torch LeNet whose BatchNorm statistics and affine params are not at their initial values."""
+    t = torch_lenet(torch)
+    t.train()
+    with torch.no_grad():
+        for i in range(3):
+            t(torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(i)) * 2 + 1)
+        for bn in (t[1], t[5]):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    return t
+
+
+def test_lenet_torch_to_fnn(torch):
+    t, m = trained_torch_lenet(torch), fnn_lenet()
+    _, params, state = m.stateful.init(KEY, (-1, 1, 28, 28), jnp.float64)
+    params, state, report = load_torch_state_dict(m, params, state, t.state_dict())
+    assert len(report.loaded) == 18 and report.missing == report.unexpected == ()
+    assert report.ignored == ("1.num_batches_tracked (PyTorch's BatchNorm batch counter; fnn keeps none)",
+                              "5.num_batches_tracked (PyTorch's BatchNorm batch counter; fnn keeps none)")
+    np.testing.assert_array_equal(state[1]["running_mean"], t[1].running_mean.numpy())
+    np.testing.assert_array_equal(state[5]["running_var"], t[5].running_var.numpy())
+    x = np.random.default_rng(0).normal(size=(4, 1, 28, 28))
+    y, _ = m.stateful.apply(params, state, x)
+    np.testing.assert_allclose(y, run_torch(torch, t, x), rtol=1e-10, atol=1e-12)
+
+
+def test_lenet_fnn_to_torch(torch, tmp_path):
+    from safetensors.torch import load_file
+
+    m = fnn_lenet()
+    _, params, state = m.stateful.init(jax.random.key(4), (-1, 1, 28, 28), jnp.float64)
+    state = jax.tree.map(lambda s: s + 0.25, state)  # non-trivial running statistics
+    sd = to_torch_state_dict(params, state)
+    assert sd["1.num_batches_tracked"].dtype == np.int64 and sd["1.num_batches_tracked"].shape == ()
+    x = np.random.default_rng(1).normal(size=(3, 1, 28, 28))
+    expected, _ = m.stateful.apply(params, state, x)
+    t = torch_lenet(torch)
+    t.load_state_dict(to_torch(torch, sd), strict=True)
+    np.testing.assert_allclose(run_torch(torch, t, x), expected, rtol=1e-10, atol=1e-12)
+    save_torch_state_dict(tmp_path / "lenet.safetensors", params, state)
+    t2 = torch_lenet(torch)
+    t2.load_state_dict(load_file(tmp_path / "lenet.safetensors"), strict=True)
+    np.testing.assert_allclose(run_torch(torch, t2, x), expected, rtol=1e-10, atol=1e-12)

@@ -105,15 +105,14 @@ def test_max_norm_is_state():
     assert set(state) == {"delta"} and state["delta"].shape == (4, 3) and not state["delta"].any()
     params = {"weight": TABLE}
     y, state = apply(params, {"delta": jnp.zeros((4, 3))}, jnp.array([0, 2, 2]))
-    norms = jnp.linalg.norm(TABLE, axis=1)
-    np.testing.assert_allclose(y[0], TABLE[0])  # |row 0| = √5 > 2 ... rescaled below
+    norms = jnp.linalg.norm(TABLE, axis=1)  # √5 ≈ 2.24 and ≈ 12.2 for rows 0 and 2: both above 2
     table = fnn.lookup_weight(params, state)
     for r in (0, 2):  # referenced rows above max_norm: scaled by max_norm / (norm + 1e-7)
-        if norms[r] > 2.0:
-            np.testing.assert_allclose(table[r], TABLE[r] * 2.0 / (norms[r] + 1e-7), rtol=1e-12)
+        np.testing.assert_allclose(table[r], TABLE[r] * 2.0 / (norms[r] + 1e-7), rtol=1e-12)
     np.testing.assert_allclose(table[1], TABLE[1])  # not referenced: untouched
     np.testing.assert_allclose(table[3], TABLE[3])
-    np.testing.assert_allclose(y[1], table[2], rtol=1e-12)  # forward returns the renormalised rows
+    np.testing.assert_allclose(y, table[jnp.array([0, 2, 2])], rtol=1e-12)  # forward returns the new rows
+    np.testing.assert_allclose(params["weight"], TABLE)  # params are never mutated
     assert fnn.lookup_weight(params, ()) is TABLE
 
 
@@ -131,7 +130,7 @@ def test_embedding_alias():
     _, params = emb.init(jax.random.key(0), (2, 2, 2))  # any index shape
     np.testing.assert_allclose(params["weight"][4], 0.0)  # padding row zeroed at init (PyTorch)
     assert emb.apply(params, jnp.zeros((2, 2, 2), jnp.int32)).shape == (2, 2, 2, 3)
-    _, grads = fnn.backward(emb, params, jnp.array([4, 0]), jnp.ones((2, 3)))
+    _, grads = fnn.backward(emb, params, jnp.array([4, 0]), jnp.ones((2, 3), jnp.float32))
     np.testing.assert_allclose(grads["weight"][4], 0.0)
     np.testing.assert_allclose(grads["weight"][0], 1.0)
     with pytest.raises(ConfigError):
@@ -165,6 +164,23 @@ def test_embedding_matches_pytorch(torch, kw):
     ty.backward(torch.tensor(np.asarray(g)))
     np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(grads["weight"], temb.weight.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.torch
+def test_lookup_table_padding_value_matches_pytorch_padding_idx_on_the_same_table(torch):
+    """torch7's paddingValue = PyTorch's padding_idx without the zeroing at init."""
+    lt = fnn.LookupTable(5, 2, padding_value=3)
+    _, params = lt.init(jax.random.key(4), (2, 3), jnp.int32)
+    params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+    temb = _torch_embedding(torch, params["weight"], padding_idx=3)  # the copied row 3 is not zero
+    idx = jnp.array([[3, 1, 3], [0, 4, 3]])
+    g = jax.random.normal(jax.random.key(5), (2, 3, 2), jnp.float64)
+    y, vjp = jax.vjp(lambda p: lt.apply(p, idx), params)
+    ty = temb(torch.tensor(np.asarray(idx)).long())
+    ty.backward(torch.tensor(np.asarray(g)))
+    assert bool(jnp.all(y[0, 0] != 0))
+    np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(vjp(g)[0]["weight"], temb.weight.grad.numpy(), atol=1e-12)
 
 
 @pytest.mark.torch

@@ -57,7 +57,7 @@ def test_sum_gradient_is_broadcast():
     np.testing.assert_allclose(g_in, [[1.0] * 3, [2.0] * 3])
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(dims=st.lists(st.integers(1, 4), min_size=1, max_size=4), data=st.data())
 def test_reductions_match_numpy(dims, data):
     """Sum, Mean, Max and Min over any dim of any shape equal numpy (with the 1-D quirk)."""

@@ -235,6 +235,8 @@ def test_add_mul_constants_match_pytorch(torch):
         (fnn.Mul(), lambda p, t: t * p["weight"]),
         (fnn.MulConstant(-1.5), lambda p, t: t * -1.5),
         (fnn.AddConstant([1.0, 2.0, 3.0]), lambda p, t: t + torch.tensor([1.0, 2.0, 3.0])),
+        (fnn.AddConstant(-0.5), lambda p, t: t - 0.5),
+        (fnn.Identity(), lambda p, t: torch.nn.Identity()(t)),
     ]
     for mod, fn in cases:
         _, params = init64(mod, (-1, 3))

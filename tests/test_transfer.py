@@ -253,6 +253,8 @@ def test_dtype_is_preserved():
     _, p = fnn.PReLU(2).init(jax.random.key(0), (2,))
     assert run(fnn.PReLU(2), x, p).dtype == jnp.float32
     assert run(fnn.ReLU(), x.astype(jnp.bfloat16)).dtype == jnp.bfloat16
+    with pytest.raises(fnn.DTypeError, match=r"nn.PReLU\(2\) got input of dtype float64"):
+        run(fnn.PReLU(2), x.astype(jnp.float64), p)
 
 
 def test_printed_names():

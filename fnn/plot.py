@@ -1,0 +1,107 @@
+"""Plots of a training history (matplotlib, optional: ``pip install 'fnn[train]'``).
+
+:func:`plot_history` draws the per-epoch curves of :attr:`fnn.train.TrainState.history`:
+the losses in one panel, every other quantity (accuracy, custom metrics) in a second one,
+training and evaluation curves together. It uses matplotlib's object API with the Agg
+canvas, so it needs no display, never changes the global pyplot backend and is safe in
+scripts, notebooks and threads. The PNG is written atomically (temporary file, fsync,
+``os.replace``): a crash mid-write never leaves a half-written picture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from fnn.errors import ConfigError
+
+
+def _atomic_savefig(fig, path: str, dpi: int) -> None:
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=dpi)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _pairs(history: Mapping[str, Sequence[float]]) -> tuple[list[str], list[str]]:
+    """The loss keys and the metric keys (without the ``eval_`` prefix), in a stable order."""
+    bases = []
+    for key in history:
+        base = key.removeprefix("eval_")
+        if base not in bases:
+            bases.append(base)
+    losses = [b for b in bases if b == "loss" or b.endswith("loss")]
+    return losses, [b for b in bases if b not in losses]
+
+
+def plot_history(
+    history: Mapping[str, Sequence[float]],
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    dpi: int = 120,
+) -> str:
+    """Writes the per-epoch curves of ``history`` to a PNG file; returns its path.
+
+    Args:
+      history: ``{name: per-epoch values}``, e.g. ``TrainState.history``: ``loss``,
+        ``accuracy``, ``eval_loss``, ``eval_accuracy``, ... (``eval_x`` is drawn next to ``x``).
+      path: the PNG to write (parent directories are created).
+      title: a title above the panels.
+      dpi: the resolution.
+
+    Raises:
+      ConfigError: the history is empty or its curves have no epochs.
+
+    >>> import os, tempfile, fnn.plot
+    >>> out = os.path.join(tempfile.mkdtemp(), "history.png")
+    >>> history = {"loss": [1.0, 0.5], "eval_loss": [1.1, 0.7], "accuracy": [0.6, 0.8], "eval_accuracy": [0.5, 0.7]}
+    >>> fnn.plot.plot_history(history, out) == out, os.path.getsize(out) > 0
+    (True, True)
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = os.fspath(path)
+    curves = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in history.items()}
+    if not curves or not any(len(v) for v in curves.values()):
+        raise ConfigError("plot_history: the history has no epochs to draw")
+    losses, metrics = _pairs(curves)
+    panels = [p for p in (losses, metrics) if p]
+    fig = Figure(figsize=(5.0 * len(panels), 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    for i, bases in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for base in bases:
+            for key, style, label in ((base, "-", "train"), (f"eval_{base}", "--", "eval")):
+                if key in curves and len(curves[key]):
+                    epochs = np.arange(1, len(curves[key]) + 1)
+                    ax.plot(epochs, curves[key], style, marker="o", markersize=3, label=f"{base} ({label})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if bases is losses else "value")
+        if bases is losses and all(np.all(curves.get(k, np.ones(1)) > 0) for b in bases for k in (b, f"eval_{b}")):
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    _atomic_savefig(fig, path, dpi)
+    return path
+
+
+__all__ = ["plot_history"]
