@@ -5,15 +5,18 @@ Every array is stored under its tree path (``params/[3]/weight``,
 ``opt_state/[0]/mu/[3]/weight``, ``state/[1]/running_mean``) and a JSON block in the
 file's ``__metadata__`` records the format name and version, the fnn version, the
 step, your ``meta`` dict, the structure of every tree (dicts, lists, tuples,
-NamedTuples such as optax states, ``None``) and a SHA-256 digest of every array.
+NamedTuples such as optax states, registered dataclasses, ``None``) and a SHA-256
+digest of every array. :func:`save_train_state` / :func:`load_train_state` keep a
+whole :class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
 
 Safety:
 
 * **No code runs at load time.** There is no pickle anywhere; the file holds raw
-  arrays and JSON. A NamedTuple (an optax state) is rebuilt from a class that is
-  *already imported* in the loading process (looked up in ``sys.modules``, never
-  imported); otherwise it comes back as a plain ``collections.namedtuple`` with
-  the same fields (pass ``like=`` to get exact types).
+  arrays and JSON. A NamedTuple (an optax state) or a dataclass is rebuilt from a
+  class that is *already imported* in the loading process (looked up in
+  ``sys.modules``, never imported); otherwise it comes back as a plain
+  ``collections.namedtuple`` (or a dict) with the same fields (pass ``like=`` to
+  get exact types).
 * **Atomic writes.** :func:`save` writes a temporary file in the target's
   directory (``.<name>.<random>.tmp``), flushes and fsyncs it, renames it over
   the target with ``os.replace`` and fsyncs the directory. A process killed

@@ -17,7 +17,7 @@ Where torch7's layout differs from PyTorch's, the weight is converted by the lay
 kind: ``TemporalConvolution`` stores ``(out, kW*in)`` (kernel-position major) where
 ``Conv1d`` stores ``(out, in, kW)``. Register more with :func:`register_layout`.
 
-No pickle: ``.pt``/``.pth`` files are refused (unpickling runs code). Convert them once
+No pickle: ``torch.save`` files (``.pt``/``.pth``) are refused (unpickling runs code). Convert them once
 in PyTorch with ``safetensors.torch.save_file(model.state_dict(), "model.safetensors")``.
 
 >>> import jax, numpy as np, fnn
@@ -53,7 +53,8 @@ _ST_DTYPES = {
     "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool",
     "C64": "complex64",
 }
-_PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
+# torch.save writes a zip archive (new format) or a raw pickle (protocol 2+ starts with 0x80).
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
 _IGNORED_SUFFIX = "num_batches_tracked"
 
 
@@ -158,21 +159,22 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Handles the dtypes ``safetensors.numpy`` lacks (bfloat16, float8). Runs no code.
 
     Raises:
-      CheckpointError: the file is missing, a pickle (``.pt``), truncated or not safetensors.
+      CheckpointError: the file is missing, a ``torch.save`` pickle, truncated or not safetensors.
     """
     from safetensors import deserialize
 
     path = os.fspath(path)
-    if path.endswith(_PICKLE_SUFFIXES):
-        raise CheckpointError(
-            f"{path} looks like a pickled PyTorch file; fnn never unpickles (it can run code). In PyTorch run "
-            "safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and load that"
-        )
     if not os.path.isfile(path):
         raise CheckpointError(f"no state_dict file at {path}" + (": it is a directory" if os.path.isdir(path) else ""))
     try:
         with open(path, "rb") as f:
-            entries = deserialize(f.read())
+            data = f.read()
+        if data.startswith(_PICKLE_MAGIC):
+            raise CheckpointError(
+                f"{path} is a torch.save (pickle) file; fnn never unpickles (it can run code). In PyTorch run "
+                "safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and load that"
+            )
+        entries = deserialize(data)
         out = {}
         for key, info in entries:
             dtype = _ST_DTYPES.get(info["dtype"])
@@ -264,7 +266,9 @@ def load_torch_state_dict(
       model: the fnn model (used for layer names in messages and for layout conversions;
         may be None when no layer needs converting).
       params: the model's current params (from ``init``): they give the structure,
-        shapes and dtypes, and entries the state_dict lacks keep these values.
+        shapes and dtypes, and entries the state_dict lacks keep these values. They may be
+        abstract (``jax.eval_shape`` of the init: no memory, nothing compiled); every entry
+        must then come from the state_dict, even with ``strict=False``.
       state: the model's state (``None`` or ``()`` for a stateless model).
       state_dict: a mapping of names to torch tensors or numpy arrays (``model.state_dict()``),
         or the path of a ``.safetensors`` file written by ``safetensors.torch.save_file``.
@@ -337,12 +341,18 @@ def load_torch_state_dict(
         new[tree][i] = _as_like(a, leaf)
         loaded.append(raw_key)
         done.add(key)
-    missing = []
-    for key, (_, _, path, _) in targets.items():
+    missing, unfilled = [], []
+    for key, (_, _, path, leaf) in targets.items():
         if key not in done:
             module, _ = _module_at(model, path)
             missing.append(key + (f" ({module.name.splitlines()[0]})" if module is not None else ""))
+            if isinstance(leaf, jax.ShapeDtypeStruct):
+                unfilled.append(key)
     report = ImportReport(tuple(loaded), tuple(missing), tuple(unexpected), tuple(ignored), tuple(converted))
+    if unfilled and not bad:
+        raise CheckpointError("\n".join([
+            f"the state_dict lacks {len(unfilled)} entries of the abstract params/state, which have no value "
+            f"to keep: {unfilled}", *report.problems()]))
     if bad:
         raise ShapeError("\n".join([
             f"the state_dict does not fit the fnn model ({len(bad)} shape/dtype mismatches):",

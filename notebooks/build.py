@@ -663,7 +663,7 @@ $$\frac{\partial E}{\partial W} = \text{gradOutput} \otimes \mathbf{x} =
 
 (With the tutorial's gradOutput of all 2s every row was the same, $2\mathbf{x}$.)
 %% code
-print("gradOutput[0] * X[0], [0] * X[1], [0] * X[2]:", gradOutput[0] * X[0], gradOutput[0] * X[1], gradOutput[0] * X[2])
+print("first row, gradOutput[0] * X =", gradOutput[0] * X)
 print("gradWeight =\n", grads[0]["weight"])
 print("gradOutput ⊗ X =\n", jnp.outer(gradOutput, X))
 assert jnp.allclose(grads[0]["weight"], jnp.outer(gradOutput, X))
@@ -734,8 +734,9 @@ np.set_printoptions(precision=4, suppress=True)
 
 PyTorch writes a class with a `forward` method. In fnn the model *is* its architecture: a `Sequential`
 of layers. The PyTorch names `Conv2d` and `MaxPool2d` are aliases of torch7's `SpatialConvolution` and
-`SpatialMaxPooling` with PyTorch's argument conventions; `View(16 * 5 * 5)` flattens each example
-(`x.view(-1, num_flat_features(x))`), and the last layer has no activation.
+`SpatialMaxPooling` with PyTorch's argument conventions. `View(16 * 5 * 5, num_input_dims=3)` flattens each
+example (`x.view(-1, num_flat_features(x))`; torch7's `nn.View(400):setNumInputDims(3)`: one example is 3-D,
+so a batch of one stays a batch). The last layer has no activation.
 %% code
 net = fnn.Sequential(
     fnn.Conv2d(1, 6, 5),  # 1 input channel, 6 output channels, 5x5 convolution
@@ -744,7 +745,7 @@ net = fnn.Sequential(
     fnn.Conv2d(6, 16, 5),
     fnn.ReLU(),
     fnn.MaxPool2d(2),
-    fnn.View(16 * 5 * 5),
+    fnn.View(16 * 5 * 5, num_input_dims=3),  # flatten each example
     fnn.Linear(16 * 5 * 5, 120),  # an affine map y = Wx + b
     fnn.ReLU(),
     fnn.Linear(120, 84),
@@ -767,7 +768,7 @@ out_shape, params = init(jax.random.key(0), (-1, 1, 32, 32))
 print("number of arrays:", len(jax.tree.leaves(params)))
 print("conv1 weight:", params[0]["weight"].shape)
 for i, p in enumerate(params):
-    for name, a in p.items():
+    for name, a in (p or {}).items():  # layers without parameters hold ()
         print(f"  {i}.{name:7s} {a.shape}")
 print("total:", fnn.count_parameters(params), "parameters")
 %% md
@@ -1123,17 +1124,23 @@ for name, batch_size in (("SGD (batch 1)", 1), ("mini-batch (batch 20)", 20), ("
     curves[name] = curve
     print(f"{name:22s} {n // batch_size:4d} updates per epoch, final loss {curve[-1]:.4f}")
 
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for name, curve in curves.items():
-    ax.plot(curve, label=name)
-ax.set_xlabel("epoch")
-ax.set_ylabel("MSE on the whole data set")
-ax.set_yscale("log")
-ax.legend()
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+for (name, curve), batch_size in zip(curves.items(), (1, 20, n)):
+    ax1.plot(curve, label=name)
+    updates = np.arange(1, len(curve)) * (n // batch_size)
+    ax2.plot(updates, curve[1:], label=name)
+ax1.set_xlabel("epoch")
+ax1.set_ylabel("MSE on the whole data set")
+ax1.set_yscale("log")
+ax1.legend()
+ax2.set_xlabel("parameter updates")
+ax2.set_xscale("log")
+fig.tight_layout()
 plt.show()
 %% md
-Per epoch, SGD makes the most progress (200 updates against 1), at the price of a noisy path and a loop
-that cannot use the vectorised batch. Mini-batches are the usual compromise.
+Per epoch (left), SGD makes the most progress: 200 updates against 1. Per update (right), the averaged
+gradients make better steps, and each batched step costs about as much as one per-example step on vector
+hardware. Mini-batches are the usual compromise.
 
 **torch7's `nn.StochasticGradient(net, criterion)`** is in `fnn.train`: per-example SGD with torch7's fields
 (`learning_rate`, `learning_rate_decay`, `max_iteration`, `shuffle_indices`, `verbose`) and its printout.
@@ -1173,6 +1180,7 @@ ax2.plot(ts.history["loss"])
 ax2.set_xlabel("epoch")
 ax2.set_ylabel("training MSE")
 ax2.set_yscale("log")
+fig.tight_layout()
 plt.show()
 '''
 

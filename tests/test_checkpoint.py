@@ -1,5 +1,6 @@
 """Checkpoints: round trips, mismatch reports, partial loads, bad files, atomicity, resume."""
 
+import dataclasses
 import json
 import os
 import random
@@ -314,6 +315,31 @@ def test_loading_imports_nothing(path):
     assert "not_imported_evil_module" not in sys.modules
     assert ck.params[0]._fields == ("count", "mu", "nu") and int(ck.params[0].count) == 1
     assert any("not_imported_evil_module.ScaleByAdamState is not imported" in n for n in ck.report.notes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Carry:
+    """A registered dataclass with a static (JSON) field, as a training state is."""
+
+    key: jax.Array
+    position: jax.Array
+    name: str = "carry"
+
+
+jax.tree_util.register_dataclass(Carry, data_fields=["key", "position"], meta_fields=["name"])
+
+
+def test_extra_tree_keeps_registered_dataclasses(path):
+    carry = Carry(jax.random.key(3), jnp.array(17, jnp.int32), name="loader")
+    save(path, params=(), extra=carry)
+    back = load(path).extra
+    assert type(back) is Carry and back.name == "loader" and int(back.position) == 17
+    np.testing.assert_array_equal(jax.random.key_data(back.key), jax.random.key_data(carry.key))
+    # a class whose module is not imported is not imported: its fields come back as a dict
+    _rewrite_header(path, lambda t: t.replace(f'"{Carry.__module__}"', '"not_imported_module"'))
+    ck = load(path)
+    assert isinstance(ck.extra, dict) and ck.extra["name"] == "loader" and int(ck.extra["position"]) == 17
+    assert any("rebuilt as a dict" in n for n in ck.report.notes)
 
 
 def test_bad_save_arguments(path):

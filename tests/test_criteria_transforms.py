@@ -110,25 +110,23 @@ def test_finite_difference_gradients(case):
 
 
 def _every_reduction(make):
-    """The loss for each reduction and the mean's input gradient, as one function (one jit compile)."""
+    """Each reduction's loss and the mean's and sum's input gradients, as one function (one jit compile)."""
     reductions = ("mean", "sum") if make("sum").children else ("mean", "sum", "none")
 
     def fn(x, t):
-        return [make(r)(x, t) for r in reductions], make("mean").backward(x, t)
+        return [make(r)(x, t) for r in reductions], make("mean").backward(x, t), make("sum").backward(x, t)
 
     return fn
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_jit_equals_eager_for_every_reduction(case):
+def test_jit_and_vmap_equal_the_eager_batched_call(case):
     name, make, x, t = case
     fn = _every_reduction(make)
-    _close(jax.jit(fn)(x, t), fn(x, t))
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c[0] not in KDIM], ids=[i for i in IDS if i not in KDIM])
-def test_vmap_over_samples_equals_the_batched_call(case):
-    name, make, x, t = case
+    eager = fn(x, t)
+    _close(jax.jit(fn)(x, t), eager)
+    if name in KDIM:
+        return
     total, none = make("sum"), make("none")
     combinator = bool(total.children)
 
@@ -138,10 +136,10 @@ def test_vmap_over_samples_equals_the_batched_call(case):
 
     losses, grads, nones = per_sample(x, t)
     assert losses.shape == (jax.tree.leaves(x)[0].shape[0],)
-    _close(jnp.sum(losses), total(x, t))
-    _close(grads, total.backward(x, t))
+    _close(jnp.sum(losses), eager[0][1])
+    _close(grads, eager[2])
     if not combinator:
-        _close(nones, none(x, t))
+        _close(nones, eager[0][2])
 
 
 def test_grad_through_a_model_and_a_criterion():
@@ -161,7 +159,7 @@ def test_grad_through_a_model_and_a_criterion():
 
 @st.composite
 def class_problems(draw):
-    b, c = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    b, c = draw(st.integers(1, 4)), draw(st.integers(1, 5))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((b, c)) * draw(st.sampled_from([0.1, 1.0, 10.0]))
@@ -173,7 +171,7 @@ def class_problems(draw):
     return x, t, w, ignore, draw(st.sampled_from(["mean", "sum", "none"])), draw(st.sampled_from([0.0, 0.25]))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=class_problems())
 def test_class_nll_and_cross_entropy_match_torch_for_random_sizes(torch, problem):
     x, t, w, ignore, r, eps = problem

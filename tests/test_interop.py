@@ -182,11 +182,14 @@ def test_named_children_need_rename(torch):
     assert report.ignored == ("fc2.weight (renamed to None)", "fc2.bias (renamed to None)")
 
 
-def test_bad_sources(tmp_path):
+def test_bad_sources(tmp_path, torch):
     m = fnn.Linear(2, 2)
     _, params = m.init(KEY, (2,))
-    with pytest.raises(CheckpointError, match="fnn never unpickles"):
-        load_torch_state_dict(m, params, None, tmp_path / "model.pt")
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "model.pt")
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    for name in ("model.pt", "legacy.pt"):
+        with pytest.raises(CheckpointError, match="is a torch.save .pickle. file; fnn never unpickles"):
+            load_torch_state_dict(m, params, None, tmp_path / name)
     with pytest.raises(CheckpointError, match="no state_dict file"):
         load_torch_state_dict(m, params, None, tmp_path / "absent.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
@@ -279,9 +282,17 @@ def trained_torch_lenet(torch):
     return t
 
 
-def test_lenet_torch_to_fnn(torch):
-    t, m = trained_torch_lenet(torch), fnn_lenet()
-    _, params, state = m.stateful.init(KEY, (-1, 1, 28, 28), jnp.float64)
+@pytest.fixture(scope="module")
+def lenet():
+    """The fnn LeNet, its abstract float64 params and state (nothing allocated or compiled) and a jitted apply."""
+    m = fnn_lenet()
+    params, state = jax.eval_shape(lambda k: m.stateful.init(k, (-1, 1, 28, 28), jnp.float64)[1:], KEY)
+    return m, params, state, jax.jit(m.stateful.apply)
+
+
+def test_lenet_torch_to_fnn(torch, lenet):
+    m, params, state, apply = lenet
+    t = trained_torch_lenet(torch)
     params, state, report = load_torch_state_dict(m, params, state, t.state_dict())
     assert len(report.loaded) == 18 and report.missing == report.unexpected == ()
     assert report.ignored == ("1.num_batches_tracked (PyTorch's BatchNorm batch counter; fnn keeps none)",
@@ -289,20 +300,21 @@ def test_lenet_torch_to_fnn(torch):
     np.testing.assert_array_equal(state[1]["running_mean"], t[1].running_mean.numpy())
     np.testing.assert_array_equal(state[5]["running_var"], t[5].running_var.numpy())
     x = np.random.default_rng(0).normal(size=(4, 1, 28, 28))
-    y, _ = m.stateful.apply(params, state, x)
+    y, _ = apply(params, state, x)
     np.testing.assert_allclose(y, run_torch(torch, t, x), rtol=1e-10, atol=1e-12)
 
 
-def test_lenet_fnn_to_torch(torch, tmp_path):
+def test_lenet_fnn_to_torch(torch, tmp_path, lenet):
     from safetensors.torch import load_file
 
-    m = fnn_lenet()
-    _, params, state = m.stateful.init(jax.random.key(4), (-1, 1, 28, 28), jnp.float64)
-    state = jax.tree.map(lambda s: s + 0.25, state)  # non-trivial running statistics
+    m, params, state, apply = lenet
+    params, state, _ = load_torch_state_dict(m, params, state, torch_lenet(torch).state_dict())
+    params = jax.tree.map(lambda p: np.asarray(p) * 1.5, params)  # fnn's own values, unknown to any torch model
+    state = jax.tree.map(lambda s: np.asarray(s) + 0.25, state)
     sd = to_torch_state_dict(params, state)
     assert sd["1.num_batches_tracked"].dtype == np.int64 and sd["1.num_batches_tracked"].shape == ()
     x = np.random.default_rng(1).normal(size=(3, 1, 28, 28))
-    expected, _ = m.stateful.apply(params, state, x)
+    expected, _ = apply(params, state, x)
     t = torch_lenet(torch)
     t.load_state_dict(to_torch(torch, sd), strict=True)
     np.testing.assert_allclose(run_torch(torch, t, x), expected, rtol=1e-10, atol=1e-12)
@@ -310,3 +322,11 @@ def test_lenet_fnn_to_torch(torch, tmp_path):
     t2 = torch_lenet(torch)
     t2.load_state_dict(load_file(tmp_path / "lenet.safetensors"), strict=True)
     np.testing.assert_allclose(run_torch(torch, t2, x), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_abstract_params_must_be_filled(torch, lenet):
+    m, params, state, _ = lenet
+    sd = torch_lenet(torch).state_dict()
+    del sd["0.weight"]
+    with pytest.raises(CheckpointError, match=r"lacks 1 entries of the abstract params/state.*\['0.weight'\]"):
+        load_torch_state_dict(m, params, state, sd, strict=False)

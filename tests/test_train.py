@@ -8,6 +8,8 @@ loop (SGD with momentum, Adam) gives the same params.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import warnings
 
 import jax
@@ -529,3 +531,30 @@ def test_fit_matches_a_pytorch_training_loop(torch, which):
         np.testing.assert_allclose(p["weight"], net[i].weight.detach().numpy(), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(p["bias"], net[i].bias.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ts.history["loss"], losses, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- the small examples
+
+
+def run_example(name: str, argv: list[str]):
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
+def test_logistic_unit_example_learns_or_with_per_example_sgd(capsys):
+    result = run_example("logistic_unit", ["--epochs", "8"])
+    out = capsys.readouterr().out
+    assert out.count("# current error = ") == 8 and "you have reached the maximum number of iterations" in out
+    assert result["loss"][-1] < result["loss"][0] and result["accuracy"] == 1.0
+    np.testing.assert_array_equal(np.asarray(result["corners"]) > 0.5, [False, True, True, True])
+
+
+def test_regression_3layer_example_fits_the_curve(capsys):
+    result = run_example("regression_3layer", ["--epochs", "60", "--every", "30"])
+    out = capsys.readouterr().out
+    assert "epoch   30  train MSE" in out and "test MSE" in out
+    assert result["test_mse"] < 0.03  # noise variance 0.01; the untrained net is near 0.3
+    assert result["history"]["loss"][-1] < result["history"]["loss"][0] / 5
