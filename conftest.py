@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def _doctest_default_jax_mode(request):
     if type(request.node).__name__ == "DoctestItem":
-        with jax.enable_x64(False), jax.numpy_dtype_promotion("standard"):
+        with jax.enable_x64(False), jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
             yield
     else:
         yield

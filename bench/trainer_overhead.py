@@ -34,10 +34,11 @@ import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 
+from train_lenet import lenet5  # noqa: E402
+
 import fnn  # noqa: E402
 from fnn.data import load_digits  # noqa: E402
 from fnn.train import fit, make_train_step  # noqa: E402
-from train_lenet import lenet5  # noqa: E402
 
 
 def mlp() -> fnn.Module:

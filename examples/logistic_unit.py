@@ -62,13 +62,13 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.learning_rate, trainer.max_iteration = args.lr, args.epochs
     ts = trainer.train((x, y), rng=jax.random.key(args.seed))
 
-    corners = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    corners = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], jnp.float32)
     out = model.apply(ts.params, corners)
-    for c, o in zip(np.asarray(corners), np.asarray(out)[:, 0]):
+    for c, o in zip(np.asarray(corners), np.asarray(out)[:, 0], strict=True):
         print(f"OR({int(c[0])}, {int(c[1])}) -> {o:.3f}")
     w, b = ts.params[0]["weight"], ts.params[0]["bias"]
     print("weight [" + ", ".join(f"{v:.3f}" for v in np.asarray(w).ravel()) + f"], bias {float(b[0]):.3f}")
-    correct = float(jnp.mean(((model.apply(ts.params, jnp.asarray(x)) > 0.5) == (jnp.asarray(y) > 0.5))))
+    correct = float(jnp.mean((model.apply(ts.params, jnp.asarray(x)) > 0.5) == (jnp.asarray(y) > 0.5)))
     print(f"training accuracy: {100 * correct:.1f} %")
     return {"loss": [float(v) for v in ts.history["loss"]], "accuracy": correct, "corners": np.asarray(out)[:, 0]}
 

@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, help="peak Adam learning rate (default: 3e-3 digits, 2e-3 MNIST)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed: init, shuffling (default: 0)")
     p.add_argument("--out", default="runs", help="output directory (default: runs/)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar: one line per epoch instead")
     return p.parse_args(argv)
 
 
@@ -84,6 +84,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     steps = epochs * (len(train) // batch_size)
     optimizer = optax.adam(optax.cosine_decay_schedule(lr, steps))
+
+    def log(ts, logs):  # one line per epoch when there is no bar (logs, CI)
+        if args.no_progress:
+            text = ", ".join(f"{k}={v:.4f}" for k, v in logs.items())
+            print(f"epoch {int(ts.epoch)}/{epochs}: {text} ({time.perf_counter() - start:.0f} s)", flush=True)
     ts = fit(
         model,
         fnn.ClassNLLCriterion(),
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         rng=jax.random.key(args.seed),
         eval_data=test,
         progress=not args.no_progress,
+        on_epoch=log,
     )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vs] for k, vs in ts.history.items()}

@@ -372,13 +372,13 @@ def derive_output(
             raise
         except (TypeError, ValueError, IndexError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ShapeError(f"{name} cannot take input {format_shape(shape)}: {first}") from e
+            raise ShapeError(f"cannot take input {format_shape(shape)}: {first}") from e
         in_struct = jax.tree.structure(state)
         if jax.tree.structure(new_state) != in_struct or any(
             (a.shape, a.dtype) != (jnp.shape(b), jnp.result_type(b))
             for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state))
         ):
-            raise FnnError(f"{name}: apply returned state of another structure than it was given")
+            raise FnnError("returned state of another structure than it was given")
         outs.append(y)
     if len(outs) == 1:
         return _merge(outs[0], outs[0])
@@ -451,7 +451,10 @@ def leaf(
         pdt = leaves[0] if leaves and jnp.issubdtype(leaves[0], jnp.floating) else jnp.dtype(jnp.float32)
         p = params(rng, shape, pdt) if params is not None else ()
         s = state(shape, pdt) if state is not None else ()
-        out_shape, out_dtype = derive_output(name, step, p, s, shape, dtype)
+        try:
+            out_shape, out_dtype = derive_output(name, step, p, s, shape, dtype)
+        except FnnError as e:
+            raise _named(e, name) from None
         rows = _RECORDER.get()
         if rows is not None:
             rows.append((_PATH.get(), module, shape, out_shape, p, s))

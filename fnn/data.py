@@ -235,7 +235,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: unknown IDX type code 0x{code:02X} (known: 08, 09, 0B, 0C, 0D, 0E)")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header ({ndim} dimensions need {header} bytes, the file has {len(raw)})")
+        raise DataError(f"{path}: truncated IDX header ({ndim} dimensions need {header} bytes, the file has "
+                        f"{len(raw)})")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_IDX_TYPES[code])
     expected = math.prod(dims) * dtype.itemsize

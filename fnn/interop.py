@@ -169,7 +169,7 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         with open(path, "rb") as f:
             data = f.read()
-        if data.startswith(_PICKLE_MAGIC):
+        if data[8:9] != b"{" and data.startswith(_PICKLE_MAGIC):  # safetensors: 8-byte size, then a JSON header
             raise CheckpointError(
                 f"{path} is a torch.save (pickle) file; fnn never unpickles (it can run code). In PyTorch run "
                 "safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and load that"
@@ -233,7 +233,8 @@ def _hint(model: Module | None, key: str) -> str:
             return f" (fnn containers are indexed by position: {'.'.join(trail + [part])} is a name; use rename=)"
         i = int(part)
         if i >= len(m.children):
-            return f" (the fnn {m.kind or m.name} at [{']['.join(trail) or '-'}] has {len(m.children)} children)"
+            at = "".join(f"[{t}]" for t in trail) or "the top"
+            return f" (the fnn {m.kind or m.name} at {at} has {len(m.children)} children)"
         m = m.children[i]
         trail.append(part)
     where = f"fnn's {''.join(f'[{t}]' for t in trail)}" if trail else "the fnn model"

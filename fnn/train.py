@@ -3,7 +3,7 @@
 The loop that :func:`fit` wraps is ten lines of plain JAX and optax::
 
     init, apply = model.stateful
-    _, params, state = init(jax.random.key(0), (-1, 1, 32, 32))
+    _, params, state = init(init_key, (-1, 1, 32, 32))
     opt_state = optimizer.init(params)
 
     @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
@@ -15,22 +15,24 @@ The loop that :func:`fit` wraps is ten lines of plain JAX and optax::
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), state, opt_state, loss
 
-    for epoch in range(epochs):
-        perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n)
+    for epoch in range(epochs):     # s counts steps; key is the training key
+        perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 1), epoch), n)
         for i in range(n // batch_size):
             idx = perm[i * batch_size:(i + 1) * batch_size]
             params, state, opt_state, loss = step(params, state, opt_state, xs[idx], ys[idx],
-                                                  jax.random.fold_in(step_key, epoch * (n // batch_size) + i))
+                                                  jax.random.fold_in(jax.random.fold_in(key, 0), s))
 
-:func:`make_train_step` returns exactly that ``step``. :func:`fit` adds what a long run needs,
-without giving up the single compile:
+:func:`make_train_step` returns exactly that ``step``, and ``fit(..., rng=rng)`` with
+``init_key, key = jax.random.split(rng)`` computes the same params. It adds what a long run
+needs, without giving up the single compile:
 
 * The data stays on the device. Each epoch draws a new permutation on the device; the
   batch is gathered *inside* the jitted step, so no batch crosses the host.
-* One compile for training and one for evaluation, whatever the data size. The last
+* One compile for training and one for evaluation (and a tiny one for the shuffle), whatever
+  the data size and the number of epochs or calls (compiled steps are cached). The last
   partial batch is dropped (``drop_last=True``, the default) or padded with real examples
   and masked out of the loss (``drop_last=False``); either way every step has one shape.
-* ``train=True`` and a fresh key per step, ``fold_in(rng, step)``; evaluation runs in eval mode.
+* ``train=True`` and a fresh key per step (``fold_in``); evaluation runs in eval mode.
 * The train step donates params, state and optimizer state (``donate_argnums``): the
   update happens in place.
 * A non-finite loss or gradient stops training with :class:`~fnn.errors.NonFiniteError`,
@@ -64,8 +66,6 @@ from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, NonFiniteError
 from fnn.metrics import (
     Metrics,
-    accuracy,
-    evaluate,
     float_dtype,
     make_eval_step,
     masked_mean,
@@ -183,11 +183,11 @@ def _zero_running(metrics: Metrics) -> dict[str, jax.Array]:
     f = float_dtype()
     run = {"loss": jnp.zeros((), f), "count": jnp.zeros((), f)}
     run.update({name: jnp.zeros((), f) for name, _ in metrics})
-    run.update({"bad_step": jnp.full((), -1, jnp.int32), "bad_loss": jnp.zeros((), f), "bad_grad_norm": jnp.zeros((), f)})
+    run.update(bad_step=jnp.full((), -1, jnp.int32), bad_loss=jnp.zeros((), f), bad_grad_norm=jnp.zeros((), f))
     return run
 
 
-def _copy(tree: PyTree) -> PyTree:
+def _copy(tree: PyTree) -> PyTree:  # fit donates its carry; a copy keeps the caller's arrays alive
     return jax.tree.map(lambda a: jnp.array(a, copy=True) if isinstance(a, jax.Array) else a, tree)
 
 
@@ -411,7 +411,7 @@ def fit(
         if rng is not None or params is not None or state is not None:
             raise ConfigError("fit: resume= carries its own rng, params and state; do not pass them too")
         ts = _check_resume(resume, optimizer, metric_items)
-    ts = _copy(ts)  # the steps donate their inputs; the caller's arrays stay valid
+    ts = _copy(ts)
 
     kernel, traces = _epoch_kernel(model, criterion, optimizer, metric_items, batch_size, n, not drop_last, ts.rng_impl)
     eval_fn = None if eval_data is None else make_eval_step(model, criterion, metric_items)
@@ -432,7 +432,8 @@ def fit(
 
     def state_now(carry, epoch, history):
         params, st, opt_state, rng, step_arr, run = carry
-        return TrainState(params, st, opt_state, rng, step_arr, jnp.asarray(epoch, jnp.int32), run, history, ts.rng_impl)
+        epoch_arr = jnp.asarray(epoch, jnp.int32)
+        return TrainState(params, st, opt_state, rng, step_arr, epoch_arr, run, history, ts.rng_impl)
 
     def check_finite(carry, epoch):
         run = jax.device_get(carry[5])
@@ -454,42 +455,40 @@ def fit(
 
     stop = False
     while epoch < epochs and not stop and (max_steps is None or step < max_steps):
-        e = 0 if shuffle == "once" else epoch
-        perm = perm_fn(carry[3], e) if shuffle else order
+        perm = perm_fn(carry[3], 0 if shuffle == "once" else epoch) if shuffle else order
         bar = None if tqdm is None else tqdm(
             total=spe, initial=pos, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=True, dynamic_ncols=True
         )
-        last = time.monotonic()
-        for i in range(pos, spe):
-            carry = kernel(carry, data.x, data.y, perm, i)
-            step += 1
-            if bar is not None:
-                bar.update(1)
-                if time.monotonic() - last >= refresh_seconds:
-                    run = check_finite(carry, epoch)
-                    bar.set_postfix_str(_fmt({"loss": run["loss"] / max(run["count"], 1)}), refresh=False)
-                    last = time.monotonic()
-            if max_steps is not None and step >= max_steps and i < spe - 1:
-                stop = True
+        try:
+            last = time.monotonic()
+            for i in range(pos, spe):
+                carry = kernel(carry, data.x, data.y, perm, i)
+                step += 1
+                if bar is not None:
+                    bar.update(1)
+                    if time.monotonic() - last >= refresh_seconds:  # the only syncs inside an epoch
+                        run = check_finite(carry, epoch)
+                        bar.set_postfix_str(_fmt({"loss": run["loss"] / max(run["count"], 1)}), refresh=False)
+                        last = time.monotonic()
+                if max_steps is not None and step >= max_steps and i < spe - 1:
+                    stop = True
+                    break
+            run = check_finite(carry, epoch)
+            if stop:
                 break
-        if stop:
-            check_finite(carry, epoch)
+            logs = {name: float(run[name] / run["count"]) for name in ["loss"] + [m for m, _ in metric_items]}
+            if eval_fn is not None:
+                ev = run_evaluation(eval_fn, carry[0], carry[1], eval_data, eval_batch_size)
+                logs.update({f"eval_{k}": v for k, v in ev.items()})
+            for k, v in logs.items():
+                history[k] = np.append(history.get(k, np.zeros((0,))), v)
+            carry = carry[:5] + (_zero_running(metric_items),)
+            epoch, pos = epoch + 1, 0
+            if bar is not None:
+                bar.set_postfix_str(_fmt(logs), refresh=False)
+        finally:
             if bar is not None:
                 bar.close()
-            break
-        run = check_finite(carry, epoch)
-        logs = {"loss": float(run["loss"] / run["count"])}
-        logs.update({name: float(run[name] / run["count"]) for name, _ in metric_items})
-        if eval_fn is not None:
-            ev = run_evaluation(eval_fn, carry[0], carry[1], eval_data, eval_batch_size)
-            logs.update({f"eval_{k}": v for k, v in ev.items()})
-        for k, v in logs.items():
-            history[k] = np.append(history.get(k, np.zeros((0,))), v)
-        carry = carry[:5] + (_zero_running(metric_items),)
-        epoch, pos = epoch + 1, 0
-        if bar is not None:
-            bar.set_postfix_str(_fmt(logs), refresh=False)
-            bar.close()
         if on_epoch is not None and on_epoch(_copy(state_now(carry, epoch, dict(history))), logs) is True:
             break
 
@@ -524,14 +523,13 @@ def _positive(**sizes: int) -> None:
 
 
 def _fmt(logs: Mapping[str, float]) -> str:
-    short = {"accuracy": "acc", "eval_loss": "eval_loss", "eval_accuracy": "eval_acc"}
-    return ", ".join(f"{short.get(k, k)}={float(v):.4g}" for k, v in logs.items())
+    return ", ".join(f"{k.replace('accuracy', 'acc')}={float(v):.4g}" for k, v in logs.items())
 
 
 def _tqdm():
     try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is in the [train] extra
+        from tqdm.auto import tqdm  # in the [train] extra: no bar without it
+    except ImportError:  # pragma: no cover
         return None
     return tqdm
 
@@ -545,7 +543,6 @@ def torch7_learning_rate(learning_rate: float, decay: float, steps_per_epoch: in
     The first epoch uses ``learning_rate``; epoch ``k`` (1-based, ``k >= 2``) uses
     ``learning_rate / (1 + k * decay)`` (torch7 increments its counter before decaying).
     """
-
     def schedule(count):
         k = count // steps_per_epoch + 1
         return jnp.where(k == 1, learning_rate, learning_rate / (1.0 + k * decay))
@@ -600,12 +597,4 @@ class StochasticGradient:
         return ts
 
 
-__all__ = [
-    "TrainState",
-    "fit",
-    "evaluate",
-    "make_train_step",
-    "steps_per_epoch",
-    "StochasticGradient",
-    "torch7_learning_rate",
-]
+__all__ = ["TrainState", "fit", "make_train_step", "steps_per_epoch", "StochasticGradient", "torch7_learning_rate"]

@@ -348,11 +348,11 @@ _, par_params = par.init(key, ((1,), (1, D_d)), (jnp.int32, jnp.float32))
 out = par.apply(par_params, (x_o, x_d))  # a table of 2 arrays: W_o x_o and W_d x_d + b
 print([o.shape for o in out])
 %% code
-spAndDenseLinear = fnn.Sequential(par, fnn.CAddTable())
-print(spAndDenseLinear)
+sp_and_dense_linear = fnn.Sequential(par, fnn.CAddTable())  # the tutorial's spAndDenseLinear
+print(sp_and_dense_linear)
 %% code
 sd_params = (par_params, ())
-y = spAndDenseLinear.apply(sd_params, (x_o, x_d))
+y = sp_and_dense_linear.apply(sd_params, (x_o, x_d))
 lookup_p, linear_p = sd_params[0]
 print("W_o x_o + W_d x_d + b =", y)
 assert jnp.allclose(y, lookup_p["weight"][x_o] + x_d @ linear_p["weight"].T + linear_p["bias"])
@@ -381,9 +381,9 @@ print("MSE              :", mse(yhat, y))
 mse_sum = fnn.MSECriterion(size_average=False)  # torch7: mse.sizeAverage = false
 print("without 1/n      :", mse_sum(yhat, y))
 
-dLdyhat = mse_sum.backward(yhat, y)  # the criterion's gradInput
-print("dL/dyhat         :", dLdyhat)
-assert jnp.allclose(dLdyhat, 2 * (yhat - y))
+dl_dyhat = mse_sum.backward(yhat, y)  # the criterion's gradInput
+print("dL/dyhat         :", dl_dyhat)
+assert jnp.allclose(dl_dyhat, 2 * (yhat - y))
 %% md
 `ClassNLLCriterion` is the log loss for multi-class classification: it takes log-probabilities and the true
 classes (0-based here: torch7's `{3, 1}` is `[2, 0]`). By default it divides by the number of examples,
@@ -436,8 +436,8 @@ params = params0
 for epoch in range(5):
     preds = mlp.apply(params, X)  # mlp:forward(X)
     loss = mse(preds, y)  # mse:forward(preds, y)
-    dLdpreds = mse.backward(preds, y)  # mse:backward(preds, y)
-    _, grads = fnn.backward(mlp, params, X, dLdpreds)  # mlp:backward(X, dLdpreds)
+    dl_dpreds = mse.backward(preds, y)  # mse:backward(preds, y)
+    _, grads = fnn.backward(mlp, params, X, dl_dpreds)  # mlp:backward(X, dLdpreds)
     params = fnn.update_parameters(params, grads, eta)  # mlp:updateParameters(eta)
     print(f"epoch {epoch + 1}, loss: {float(loss):.10f}")
     assert abs(float(loss) - losses[epoch]) < 1e-12
@@ -450,9 +450,9 @@ The tutorial's checklist, and what fnn does about each item.
 forgetting `zeroGradParameters()` silently doubles gradients. fnn has no gradient buffers: `fnn.backward`
 returns fresh gradients, so this bug cannot happen. Calling it twice gives the same answer:
 %% code
-_, grads_a = fnn.backward(mlp, params, X, dLdpreds)
-_, grads_b = fnn.backward(mlp, params, X, dLdpreds)
-assert all(jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b)))
+_, grads_a = fnn.backward(mlp, params, X, dl_dpreds)
+_, grads_b = fnn.backward(mlp, params, X, dl_dpreds)
+assert all(jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(grads_a), jax.tree.leaves(grads_b), strict=True))
 print("two backward calls, identical gradients: nothing accumulates")
 %% md
 **"Batching happens only along the first dimension."** Shapes are checked when the model is initialised,
@@ -528,7 +528,7 @@ xs = centers[labels] + 0.7 * jax.random.normal(jax.random.key(0), (150, 2), jnp.
 clf = fnn.Linear(2, 3)
 _, clf_params = clf.init(jax.random.key(1), (-1, 2), jnp.float64)
 step = jax.jit(jax.value_and_grad(lambda p: multiclass_hinge(clf.apply(p, xs), labels)))
-for epoch in range(50):
+for _ in range(50):
     loss, grads = step(clf_params)
     clf_params = fnn.update_parameters(clf_params, grads, 0.1)
 acc = float(jnp.mean(jnp.argmax(clf.apply(clf_params, xs), axis=1) == labels))
@@ -609,6 +609,7 @@ A backward pass gives the gradients of an error $E$ w.r.t. everything the module
 * **gradInput** $= \frac{\partial E}{\partial \mathbf{x}}$,
 
 given **gradOutput** $= \frac{\partial E}{\partial \mathbf{y}}$, the error arriving from the layers above.
+(In the Python code they are spelled `grad_output`, `grad_input`, `grads[0]['weight']`, `grads[0]['bias']`.)
 
 torch7 needed `model:zeroGradParameters()` first, because its gradient buffers *accumulate* (garbage or old
 values would spoil the result). `fnn.backward(module, params, input, gradOutput)` returns fresh arrays,
@@ -616,9 +617,9 @@ values would spoil the result). `fnn.backward(module, params, input, gradOutput)
 
 The tutorial's gradOutput is a vector of 2s (there is no module above the Linear, so it makes one up):
 %% code
-gradOutput = jnp.full(4, 2.0)
-gradInput, grads = fnn.backward(model, params, X, gradOutput)  # model:backward(X, gradOutput)
-print("gradInput  =", gradInput)
+grad_output = jnp.full(4, 2.0)
+grad_input, grads = fnn.backward(model, params, X, grad_output)  # model:backward(X, gradOutput)
+print("gradInput  =", grad_input)
 print("gradBias   =", grads[0]["bias"])
 print("gradWeight =\n", grads[0]["weight"])
 %% md
@@ -630,14 +631,14 @@ $$\text{gradOutput} = \frac{\partial E}{\partial \mathbf{s}} = 2\mathbf{s}.$$
 We use this gradOutput from here on, and check that `fnn.backward` agrees with differentiating $E$ directly.
 %% code
 s = apply(params, X)
-gradOutput = 2 * s
-gradInput, grads = fnn.backward(model, params, X, gradOutput)
-print("gradOutput = 2s =", gradOutput)
+grad_output = 2 * s
+grad_input, grads = fnn.backward(model, params, X, grad_output)
+print("gradOutput = 2s =", grad_output)
 
 E = lambda p, x: jnp.sum(apply(p, x) ** 2)
-dE_dparams, dE_dx = jax.grad(E, argnums=(0, 1))(params, X)
-assert jnp.allclose(gradInput, dE_dx)
-assert all(jnp.allclose(a, b) for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(dE_dparams)))
+de_dparams, de_dx = jax.grad(E, argnums=(0, 1))(params, X)
+assert jnp.allclose(grad_input, de_dx)
+assert all(jnp.allclose(a, b) for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(de_dparams), strict=True))
 %% md
 ### gradBias
 
@@ -646,8 +647,8 @@ $$\frac{\partial E}{\partial b_i} = \frac{\partial E}{\partial y_i} \frac{\parti
 \qquad \text{gradBias} = \text{gradOutput}.$$
 %% code
 print("gradBias   =", grads[0]["bias"])
-print("gradOutput =", gradOutput)
-assert jnp.allclose(grads[0]["bias"], gradOutput)
+print("gradOutput =", grad_output)
+assert jnp.allclose(grads[0]["bias"], grad_output)
 %% md
 ### gradWeight
 
@@ -663,10 +664,10 @@ $$\frac{\partial E}{\partial W} = \text{gradOutput} \otimes \mathbf{x} =
 
 (With the tutorial's gradOutput of all 2s every row was the same, $2\mathbf{x}$.)
 %% code
-print("first row, gradOutput[0] * X =", gradOutput[0] * X)
+print("first row, gradOutput[0] * X =", grad_output[0] * X)
 print("gradWeight =\n", grads[0]["weight"])
-print("gradOutput ⊗ X =\n", jnp.outer(gradOutput, X))
-assert jnp.allclose(grads[0]["weight"], jnp.outer(gradOutput, X))
+print("gradOutput ⊗ X =\n", jnp.outer(grad_output, X))
+assert jnp.allclose(grads[0]["weight"], jnp.outer(grad_output, X))
 %% md
 ### gradInput
 
@@ -677,10 +678,10 @@ $$\frac{\partial E}{\partial \mathbf{x}} = W^{\top}\,\text{gradOutput} =
 \begin{bmatrix} \frac{\partial E}{\partial y_1} & \cdots & \frac{\partial E}{\partial y_4} \end{bmatrix}
 \begin{bmatrix} w_{11} & w_{12} & w_{13} \\ \vdots & \vdots & \vdots \\ w_{41} & w_{42} & w_{43} \end{bmatrix}.$$
 %% code
-print("gradInput       =", gradInput)
-print("Wᵀ · gradOutput =", W.T @ gradOutput)
-print("gradOutput · W  =", gradOutput.reshape(1, 4) @ W)  # the tutorial's gradOutput:reshape(1,4)*W
-assert jnp.allclose(gradInput, W.T @ gradOutput)
+print("gradInput       =", grad_input)
+print("Wᵀ · gradOutput =", W.T @ grad_output)
+print("gradOutput · W  =", grad_output.reshape(1, 4) @ W)  # the tutorial's gradOutput:reshape(1,4)*W
+assert jnp.allclose(grad_input, W.T @ grad_output)
 %% md
 ## The same for a batch
 
@@ -691,10 +692,10 @@ $= \text{gradOutput}\, W$.
 %% code
 Xb = jax.random.normal(jax.random.key(2), (5, 3), jnp.float64)
 Sb = apply(params, Xb)
-gIn, g = fnn.backward(model, params, Xb, 2 * Sb)
+g_in, g = fnn.backward(model, params, Xb, 2 * Sb)
 assert jnp.allclose(g[0]["weight"], (2 * Sb).T @ Xb)
 assert jnp.allclose(g[0]["bias"], jnp.sum(2 * Sb, axis=0))
-assert jnp.allclose(gIn, (2 * Sb) @ W)
+assert jnp.allclose(g_in, (2 * Sb) @ W)
 print("batch of", Xb.shape[0], "examples: gradWeight =\n", g[0]["weight"])
 '''
 
@@ -733,18 +734,19 @@ np.set_printoptions(precision=4, suppress=True)
 ## Define the network
 
 PyTorch writes a class with a `forward` method. In fnn the model *is* its architecture: a `Sequential`
-of layers. The PyTorch names `Conv2d` and `MaxPool2d` are aliases of torch7's `SpatialConvolution` and
-`SpatialMaxPooling` with PyTorch's argument conventions. `View(16 * 5 * 5, num_input_dims=3)` flattens each
+of layers. We use torch7's names: `SpatialConvolution(nIn, nOut, kW, kH)` and `SpatialMaxPooling(kW, kH)`;
+the PyTorch names `fnn.Conv2d(1, 6, 5)` and `fnn.MaxPool2d(2)` are aliases with PyTorch's argument
+conventions (and PyTorch's printout), and build the same layers. `View(16 * 5 * 5, num_input_dims=3)` flattens each
 example (`x.view(-1, num_flat_features(x))`; torch7's `nn.View(400):setNumInputDims(3)`: one example is 3-D,
 so a batch of one stays a batch). The last layer has no activation.
 %% code
 net = fnn.Sequential(
-    fnn.Conv2d(1, 6, 5),  # 1 input channel, 6 output channels, 5x5 convolution
+    fnn.SpatialConvolution(1, 6, 5, 5),  # 1 input channel, 6 output channels, 5x5 kernel; Conv2d(1, 6, 5)
     fnn.ReLU(),
-    fnn.MaxPool2d(2),  # max pooling over a 2x2 window
-    fnn.Conv2d(6, 16, 5),
+    fnn.SpatialMaxPooling(2, 2),  # max pooling over a 2x2 window; MaxPool2d(2)
+    fnn.SpatialConvolution(6, 16, 5, 5),  # Conv2d(6, 16, 5)
     fnn.ReLU(),
-    fnn.MaxPool2d(2),
+    fnn.SpatialMaxPooling(2, 2),
     fnn.View(16 * 5 * 5, num_input_dims=3),  # flatten each example
     fnn.Linear(16 * 5 * 5, 120),  # an affine map y = Wx + b
     fnn.ReLU(),
@@ -769,7 +771,7 @@ print("number of arrays:", len(jax.tree.leaves(params)))
 print("conv1 weight:", params[0]["weight"].shape)
 for i, p in enumerate(params):
     for name, a in (p or {}).items():  # layers without parameters hold ()
-        print(f"  {i}.{name:7s} {a.shape}")
+        print(f"  {f'{i}.{name}':10s} {a.shape}")
 print("total:", fnn.count_parameters(params), "parameters")
 %% md
 Process a random $32 \times 32$ input (a batch of one image, one channel):
@@ -840,7 +842,7 @@ The simplest rule used in practice is stochastic gradient descent (SGD):
 learning_rate = 0.01
 new_params = jax.tree.map(lambda w, g: w - learning_rate * g, params, grads)
 same = fnn.update_parameters(params, grads, learning_rate)
-assert all(jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(same)))
+assert all(jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(same), strict=True))
 print("loss before:", loss_fn(params, input, target), " after one SGD step:", loss_fn(new_params, input, target))
 %% md
 Other rules (Nesterov momentum, Adam, RMSProp, ...) come from **optax**, JAX's `torch.optim`. An optimizer
@@ -891,7 +893,7 @@ else:
 print(train)
 %% code
 fig, axes = plt.subplots(1, 8, figsize=(8, 1.3))
-for ax, img, label in zip(axes, train.x[:8], train.y[:8]):
+for ax, img, label in zip(axes, train.x[:8], train.y[:8], strict=True):
     ax.imshow(img[0], cmap="gray_r")
     ax.set_title(int(label))
     ax.axis("off")
@@ -937,7 +939,7 @@ Some test images and the network's guesses:
 %% code
 pred = jnp.argmax(model.apply(params, test.x[:12]), axis=1)
 fig, axes = plt.subplots(1, 12, figsize=(10, 1.3))
-for ax, img, p, y in zip(axes, test.x[:12], pred, test.y[:12]):
+for ax, img, p, y in zip(axes, test.x[:12], pred, test.y[:12], strict=True):
     ax.imshow(img[0], cmap="gray_r")
     ax.set_title(f"{int(p)}", color="green" if p == y else "red")
     ax.axis("off")
@@ -990,7 +992,8 @@ For a scalar error $E$ the chain rule through $\mathbf{y}$ reads
 $\frac{\partial E}{\partial \mathbf{x}} = \frac{\partial E}{\partial \mathbf{y}} \frac{\partial \mathbf{y}}{\partial
 \mathbf{x}}$ (a row vector times the Jacobian): a **vector-Jacobian product**. That is all a module's backward
 computes, and it never builds the Jacobian. `jax.jacobian` builds it anyway, so we can look: a `Linear`'s
-Jacobian w.r.t. its input is its weight $W$, a `Sigmoid`'s is $\mathrm{diag}(\sigma(\mathbf{x})(1 - \sigma(\mathbf{x})))$.
+Jacobian w.r.t. its input is its weight $W$, a `Sigmoid`'s is
+$\mathrm{diag}(\sigma(\mathbf{x})(1 - \sigma(\mathbf{x})))$.
 %% code
 lin = fnn.Linear(3, 2)
 _, lp = lin.init(jax.random.key(0), (3,))
@@ -1032,9 +1035,9 @@ With `size_average=False` the $\frac1n$ goes.
 mse = fnn.MSECriterion()
 y = jnp.array([1.0])  # the target
 E = mse(a, y)  # mse:forward(a, y)
-dE_da = mse.backward(a, y)  # mse:updateGradInput(a, y)
-print("E =", E, " dE/da =", dE_da)
-assert jnp.allclose(dE_da, 2 * (a - y) / a.size)
+de_da = mse.backward(a, y)  # mse:updateGradInput(a, y)
+print("E =", E, " dE/da =", de_da)
+assert jnp.allclose(de_da, 2 * (a - y) / a.size)
 print("sizeAverage=false on 2 outputs:", fnn.MSECriterion(size_average=False)(jnp.array([0.5, 0.2]), jnp.zeros(2)))
 %% md
 **`updateGradInput(input, gradOutput)`** is the vector-Jacobian product w.r.t. the module's *input*, and
@@ -1043,26 +1046,26 @@ forward as a function of the input, or as a function of the params. Through the 
 $\frac{\partial E}{\partial z} = \frac{\partial E}{\partial a}\,\sigma(z)(1 - \sigma(z))$:
 %% code
 _, sig_vjp = jax.vjp(lambda z: sigmoid.apply((), z), z)
-(dE_dz,) = sig_vjp(dE_da)  # sigmoid:updateGradInput(z, dE_da)
-print("dE/dz =", dE_dz)
-assert jnp.allclose(dE_dz, dE_da * a * (1 - a))
+(de_dz,) = sig_vjp(de_da)  # sigmoid:updateGradInput(z, de_da)
+print("dE/dz =", de_dz)
+assert jnp.allclose(de_dz, de_da * a * (1 - a))
 %% md
 Through the linear layer: $\frac{\partial E}{\partial \mathbf{x}} = W^{\top}\delta$ (gradInput),
 $\frac{\partial E}{\partial W} = \delta\,\mathbf{x}^{\top}$ (gradWeight) and $\frac{\partial E}{\partial b} =
 \delta$ (gradBias), where $\delta = \frac{\partial E}{\partial z}$.
 %% code
 _, vjp_input = jax.vjp(lambda x: linear.apply(p, x), x)
-(dE_dx,) = vjp_input(dE_dz)  # linear:updateGradInput(x, dE_dz)
+(de_dx,) = vjp_input(de_dz)  # linear:updateGradInput(x, de_dz)
 _, vjp_params = jax.vjp(lambda p: linear.apply(p, x), p)
-(dE_dp,) = vjp_params(dE_dz)  # linear:accGradParameters(x, dE_dz)
-print("gradInput  =", dE_dx)
-print("gradWeight =", dE_dp["weight"], " gradBias =", dE_dp["bias"])
-assert jnp.allclose(dE_dx, p["weight"].T @ dE_dz)
-assert jnp.allclose(dE_dp["weight"], jnp.outer(dE_dz, x)) and jnp.allclose(dE_dp["bias"], dE_dz)
+(de_dp,) = vjp_params(de_dz)  # linear:accGradParameters(x, de_dz)
+print("gradInput  =", de_dx)
+print("gradWeight =", de_dp["weight"], " gradBias =", de_dp["bias"])
+assert jnp.allclose(de_dx, p["weight"].T @ de_dz)
+assert jnp.allclose(de_dp["weight"], jnp.outer(de_dz, x)) and jnp.allclose(de_dp["bias"], de_dz)
 
 # fnn.backward does both at once (torch7's backward = updateGradInput + accGradParameters)
-gi, gp = fnn.backward(linear, p, x, dE_dz)
-assert jnp.allclose(gi, dE_dx) and jnp.allclose(gp["weight"], dE_dp["weight"])
+gi, gp = fnn.backward(linear, p, x, de_dz)
+assert jnp.allclose(gi, de_dx) and jnp.allclose(gp["weight"], de_dp["weight"])
 %% md
 torch7's `accGradParameters` *added* into `gradWeight` (hence `zeroGradParameters()` before each step).
 JAX returns fresh gradients: accumulating, if you want it, is an explicit `jax.tree.map(jnp.add, ...)`.
@@ -1082,7 +1085,7 @@ out = net.apply(params, x)  # net:forward(x)
 E = mse(out, y)  # mse:forward(out, y)
 grad_criterion = mse.backward(out, y)  # mse:backward(out, y)
 grad_in, grads = fnn.backward(net, params, x, grad_criterion)  # net:backward(x, gradCriterion)
-assert jnp.allclose(grad_in, dE_dx) and jnp.allclose(grads[0]["weight"], dE_dp["weight"])
+assert jnp.allclose(grad_in, de_dx) and jnp.allclose(grads[0]["weight"], de_dp["weight"])
 
 eta = 0.5
 params = fnn.update_parameters(params, grads, eta)  # net:updateParameters(eta)
@@ -1210,6 +1213,8 @@ def cells_of(text: str) -> list[nbformat.NotebookNode]:
 def notebook(name: str) -> nbformat.NotebookNode:
     """The unexecuted notebook ``name`` (e.g. ``01_nn_intro.ipynb``)."""
     nb = new_notebook(cells=cells_of(NOTEBOOKS[name]))
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name[:2]}-{i:02d}"  # stable ids: a rebuild changes only what changed
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     return nb
@@ -1300,7 +1305,7 @@ def source_mismatches(name: str) -> list[int]:
     wanted = notebook(name)
     if len(committed.cells) != len(wanted.cells):
         return list(range(max(len(committed.cells), len(wanted.cells))))
-    return [i for i, (a, b) in enumerate(zip(committed.cells, wanted.cells))
+    return [i for i, (a, b) in enumerate(zip(committed.cells, wanted.cells, strict=True))
             if a.cell_type != b.cell_type or a.source != b.source]
 
 

@@ -56,8 +56,8 @@ def test_read_idx_big_endian_by_hand(tmp_path):
         (b"\x01\x00\x08\x01\x00\x00\x00\x01\x05", "not an IDX file"),
         (b"\x00\x00\x07\x01\x00\x00\x00\x01\x05", "unknown IDX type code 0x07"),
         (b"\x00\x00\x08\x03\x00\x00\x00\x01", "truncated IDX header"),
-        (b"\x00\x00\x08\x01\x00\x00\x00\x03\x05\x06", r"promises \(3,\) of uint8 \(3 bytes\).*2 bytes of data \(truncated\)"),
-        (b"\x00\x00\x08\x01\x00\x00\x00\x01\x05\x06", r"1 bytes\) but the file holds 2 bytes of data \(trailing bytes\)"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x03\x05\x06", r"promises \(3,\) of uint8 \(3 bytes\).*2 bytes of data \(trunc"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x01\x05\x06", r"1 bytes\) but the file holds 2 bytes of data \(trailing"),
         (b"\x00\x00", "not an IDX file"),
     ],
 )

@@ -4,8 +4,8 @@ MNIST is found through ``FNN_MNIST`` (default ``../shared/data/mnist.npz`` next 
 Without the file the MNIST test skips, except under ``CI``, where it must run.
 
 Budget of the MNIST test: the first 30,000 training images, one epoch, batches of 32, Adam
-with a cosine decay from 2e-3, then the full 10,000-image test set must reach 97 %
-(measured: 97.5 %). The full figure (99 %+ with the whole training set) is in the README.
+with a cosine decay from 3e-3, then the full 10,000-image test set must reach 97 %
+(measured: 97.95 %). The full figure (99 %+ with the whole training set) is in the README.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_lenet5_on_genuine_mnist_within_budget():
     assert (len(train), len(test)) == (60000, 10000)
     model = example("train_lenet").lenet5()
     n, batch_size = 30000, 32
-    ts = fit(model, fnn.ClassNLLCriterion(), optax.adam(optax.cosine_decay_schedule(2e-3, n // batch_size)),
+    ts = fit(model, fnn.ClassNLLCriterion(), optax.adam(optax.cosine_decay_schedule(3e-3, n // batch_size)),
              train[:n], epochs=1, batch_size=batch_size, rng=jax.random.key(0), progress=False)
     acc = evaluate(model, ts.params, test)["accuracy"]
     assert acc >= 0.97, f"LeNet-5 reached {acc:.4f} on the MNIST test set after one epoch on {n} images"

@@ -31,7 +31,6 @@ from fnn.train import (
     torch7_learning_rate,
 )
 
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -147,7 +146,7 @@ def test_batch_size_one_is_torch7_per_example_sgd():
     y = np.array([[1.0], [0.0], [2.0]])
     w, b = np.array([[0.1, -0.2]]), np.array([0.3])
     for _ in range(2):
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y, strict=True):
             err = w @ xi + b - yi  # MSE of one output: (err)^2, d/dout = 2 err
             w, b = w - 0.1 * 2 * err[:, None] * xi[None, :], b - 0.1 * 2 * err
     params = ({"weight": jnp.array([[0.1, -0.2]]), "bias": jnp.array([0.3])},)
