@@ -12,9 +12,13 @@ Each family of layers lives in its own module and is re-exported here.
 """
 
 from fnn import (
+    checkpoint,
     convolution,
     criterion,
+    data,
+    debug,
     dropout,
+    interop,
     linear,
     lookup,
     normalization,
@@ -25,12 +29,15 @@ from fnn import (
     spatial,
     table,
     testing,
+    train,
     transfer,
 )
+from fnn.checkpoint import Checkpoint, LoadReport, load, load_train_state, save, save_train_state
 from fnn.containers import Concat, ConcatTable, MapTable, Parallel, ParallelTable, Sequential
 from fnn.convolution import *  # noqa: F403
 from fnn.core import Module, StatefulPair, elementwise, format_shape, leaf
 from fnn.criterion import *  # noqa: F403
+from fnn.debug import check_finite, find_nonfinite
 from fnn.dropout import *  # noqa: F403
 from fnn.errors import (
     CheckpointError,
@@ -43,6 +50,7 @@ from fnn.errors import (
     ShapeError,
     StatefulModelError,
 )
+from fnn.interop import load_torch_state_dict, save_torch_state_dict, to_torch_state_dict
 from fnn.linear import *  # noqa: F403
 from fnn.lookup import *  # noqa: F403
 from fnn.normalization import *  # noqa: F403

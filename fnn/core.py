@@ -318,8 +318,16 @@ class StatefulPair:
     def init(self, rng: Array, input_shape: ShapeTree, dtype: Any = None) -> tuple[ShapeTree, Params, State]:
         """Initialises params and state; see :meth:`Module.init`."""
         shape = normalize_shape(input_shape)
-        out_shape, _, params, state = self.module.init_fn(rng, shape, dtype)
-        return out_shape, params, state
+        derived = {}
+
+        # One compiled program for the whole init: eager random ops would compile one
+        # small kernel per op and shape, which dominates init time for real models.
+        def run(key):
+            derived["shape"], _, params, state = self.module.init_fn(key, shape, dtype)
+            return params, state
+
+        params, state = jax.jit(run)(rng)
+        return derived["shape"], params, state
 
     def apply(
         self, params: Params, state: State, x: Any, *, rng: Array | None = None, train: bool = False

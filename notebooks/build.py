@@ -1128,7 +1128,7 @@ for name, batch_size in (("SGD (batch 1)", 1), ("mini-batch (batch 20)", 20), ("
     print(f"{name:22s} {n // batch_size:4d} updates per epoch, final loss {curve[-1]:.4f}")
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
-for (name, curve), batch_size in zip(curves.items(), (1, 20, n)):
+for (name, curve), batch_size in zip(curves.items(), (1, 20, n), strict=True):
     ax1.plot(curve, label=name)
     updates = np.arange(1, len(curve)) * (n // batch_size)
     ax2.plot(updates, curve[1:], label=name)
