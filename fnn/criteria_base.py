@@ -79,11 +79,13 @@ class Criterion:
           input: the prediction: an array, or a tuple of arrays for table criteria.
           target: the target (see each criterion for its shape and dtype).
         """
+        return self.loss(*self._prepared(as_input(input), target))
+
+    def _prepared(self, x: Any, target: Any) -> tuple[Any, Any]:
         try:
-            x, t = self.prepare(as_input(input), target)
+            return self.prepare(x, target)
         except FnnError as e:
             raise _named(e, self.name) from None
-        return self.loss(x, t)
 
     def forward(self, input: Any, target: Any) -> Array:
         """torch7's ``criterion:forward(input, target)``; the same as calling it."""
@@ -94,10 +96,11 @@ class Criterion:
 
         Returns an array of the input's shape (a tuple for a table input). As in torch7
         there is no gradOutput: the upstream gradient is 1 (for ``reduction='none'`` it
-        is 1 for every element, i.e. the gradient of the summed losses).
+        is 1 for every element, i.e. the gradient of the summed losses). It works under
+        ``jit`` and ``vmap`` too.
         """
         x = as_input(input)
-        self(x, target)  # validates eagerly with readable errors before differentiating
+        self._prepared(x, target)  # readable errors before differentiating (ints cannot be differentiated)
         y, vjp = jax.vjp(lambda v: self(v, target), x)
         return vjp(jnp.ones_like(y))[0]
 

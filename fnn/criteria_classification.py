@@ -149,7 +149,8 @@ def ClassNLLCriterion(weights: Any = None, size_average: bool | None = None, ign
     torch7 semantics kept: one sample ``(C)`` with weights and ``size_average`` gives
     ``-w[t] x[t] / w[t] = -x[t]`` (the weight cancels, gradient -1; torch7's docs warn to
     use ``size_average=False`` there); when every target is ignored the total weight is 0
-    and the loss is 0 (PyTorch: NaN). Deviation: class indices are 0-based.
+    and the loss is 0 (PyTorch: NaN). Deviation: class indices are 0-based. An out-of-range
+    index raises IndexRangeError in eager calls; under ``jit`` its sample's loss is NaN.
 
     >>> import jax.numpy as jnp, fnn
     >>> logp = jnp.log(jnp.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]]))
@@ -184,7 +185,8 @@ def NLLLoss(weight: Any = None, *, ignore_index: int = -100, reduction: str = "m
     """PyTorch's ``nn.NLLLoss``: input ``(C)``, ``(B, C)`` or ``(B, C, d1, ..., dk)`` log-probs.
 
     Same numbers as :func:`ClassNLLCriterion`, except that a mean over no (non-ignored)
-    targets is NaN, as in PyTorch.
+    targets is NaN, as in PyTorch. As in PyTorch a K-dim input needs its batch dim (a 3-D
+    input is ``(B, C, d1)``); :func:`SpatialClassNLLCriterion` also takes one image.
 
     >>> import jax.numpy as jnp, fnn
     >>> logp = jnp.log(jnp.array([[0.5, 0.5]]))

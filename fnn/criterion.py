@@ -14,7 +14,17 @@ Defaults follow torch7: ``size_average=True``, with torch7's divisor for each cr
 C and then B for MultiMargin / MultiLabelMargin, B for MarginRanking / CosineEmbedding).
 Every criterion also takes PyTorch's ``reduction='mean' | 'sum' | 'none'``. The PyTorch
 names (``MSELoss``, ``NLLLoss``, ``CrossEntropyLoss``, ...) take PyTorch's arguments and
-give PyTorch's numbers. Class indices are 0-based.
+give PyTorch's numbers (e.g. ``BCELoss`` clamps its logs at -100 where torch7's
+``BCECriterion`` adds 1e-12, and ``NLLLoss`` over only ignored targets is NaN where torch7
+gives 0). Class indices are 0-based.
+
+Errors: wrong shapes raise :class:`~fnn.ShapeError`, integer inputs or float class indices
+:class:`~fnn.DTypeError`, both at call time (also under ``jit``, where shapes are static),
+naming the criterion and showing expected vs actual. An out-of-range class index raises
+:class:`~fnn.IndexRangeError` whenever the target is a concrete array (eager calls,
+``backward``, ``jax.grad`` w.r.t. the input). Under ``jax.jit`` or ``jax.vmap`` the target is
+abstract and cannot be inspected, so the loss of such a sample is NaN instead (never a
+silently clamped gather); check targets before jitting when in doubt.
 
 This module holds the combinators (:func:`MultiCriterion`, :func:`ParallelCriterion`)
 and re-exports every criterion; the families live in ``fnn/criteria_*.py``.

@@ -1,5 +1,6 @@
-"""Normalisation layers: torch7's BatchNormalization family and PyTorch's BatchNorm1d/2d/3d,
-LayerNorm, GroupNorm and InstanceNorm1d/2d/3d.
+"""Normalisation layers: torch7's BatchNormalization family and PyTorch's BatchNorm1d/2d/3d;
+PyTorch's LayerNorm, GroupNorm and InstanceNorm1d/2d/3d live in :mod:`fnn.sample_norm` and
+are re-exported here.
 
 The batch-norm layers are stateful leaves: params ``weight``, ``bias`` (when affine) and
 state ``running_mean``, ``running_var`` (PyTorch's aliases also ``num_batches_tracked``).
@@ -30,27 +31,22 @@ import jax.numpy as jnp
 from jax import lax
 
 from fnn import _windows as win
-from fnn.core import Module, expect_array, format_shape, leaf, lift, same_size
+from fnn.core import Module, expect_array, format_shape, leaf, same_size
 from fnn.errors import ConfigError, FnnError, ShapeError
+from fnn.sample_norm import (
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    channel_view,
+    check_norm_args,
+    ones_init,
+    unit_uniform_init,
+    zeros_init,
+)
 
 Initializer = win.Initializer
-
-
-def _ones(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-    return jnp.ones(shape, dtype)
-
-
-def _zeros(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-    return jnp.zeros(shape, dtype)
-
-
-def _unit_uniform(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-    return jax.random.uniform(key, shape, dtype)
-
-
-def _channel(v: Any, ndim: int) -> Any:
-    """A per-channel vector shaped ``(1, C, 1, ...)`` for a rank-``ndim`` batch."""
-    return jnp.reshape(v, (1, -1) + (1,) * (ndim - 2))
 
 
 def _pmean(v: Any, axis_name: str | None) -> Any:
@@ -67,22 +63,14 @@ def _pmean(v: Any, axis_name: str | None) -> Any:
 
 
 def _axis_size(axis_name: str | None) -> int:
+    """The number of devices (or vmapped shards) sharing the batch statistics."""
     if axis_name is None:
         return 1
     try:
-        return int(lax.psum(1, axis_name))
+        return int(lax.axis_size(axis_name))
     except NameError:
         _pmean(0.0, axis_name)  # raises the clear error
         raise
-
-
-def _config_common(layer: str, n: int, eps: float, momentum: float | None) -> None:
-    win.ints(layer, 1, num_features=n)
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
-        raise ConfigError(f"{layer}: eps must be a non-negative number, got {eps!r}")
-    if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
-                                 or not 0 <= momentum <= 1):
-        raise ConfigError(f"{layer}: momentum must be in [0, 1], got {momentum!r}")
 
 
 def _batch_norm(
@@ -148,7 +136,7 @@ def _batch_norm(
                                  f"{format_shape(x.shape)}")
         if use_batch:
             mean = _pmean(jnp.mean(xb, axis=axes), axis_name)
-            var = _pmean(jnp.mean(jnp.square(xb - _channel(mean, xb.ndim)), axis=axes), axis_name)
+            var = _pmean(jnp.mean(jnp.square(xb - channel_view(mean, xb.ndim)), axis=axes), axis_name)
             if train and track:
                 factor = momentum
                 if count:
@@ -163,9 +151,9 @@ def _batch_norm(
                     new_s["num_batches_tracked"] = nbt
         else:
             mean, var = s["running_mean"], s["running_var"]
-        y = (xb - _channel(mean, xb.ndim)) * _channel(lax.rsqrt(var + eps), xb.ndim)
+        y = (xb - channel_view(mean, xb.ndim)) * channel_view(lax.rsqrt(var + eps), xb.ndim)
         if affine:
-            y = y * _channel(p["weight"], xb.ndim) + _channel(p["bias"], xb.ndim)
+            y = y * channel_view(p["weight"], xb.ndim) + channel_view(p["bias"], xb.ndim)
         return (y[0] if single else y), new_s
 
     return leaf(name, forward, kind=kind, params=params if affine else None, state=state if track else None,
@@ -175,7 +163,7 @@ def _batch_norm(
 def _torch7_bn(cls: str, n_dim: int, letters: tuple[str, ...], n: int, eps: float, momentum: float, affine: bool,
                axis_name: str | None, weight_init: Initializer | None, bias_init: Initializer | None) -> Module:
     layer = f"nn.{cls}"
-    _config_common(layer, n, eps, momentum)
+    check_norm_args(layer, n, eps, momentum)
     if momentum is None:
         raise ConfigError(f"{layer}: momentum must be a number in [0, 1]")
     one = win.layout_text((str(n), *letters))
@@ -183,7 +171,7 @@ def _torch7_bn(cls: str, n_dim: int, letters: tuple[str, ...], n: int, eps: floa
     cfg = {"n": n, "eps": eps, "momentum": momentum, "affine": affine, "axis_name": axis_name}
     return _batch_norm(
         f"{layer} ({n_dim}D) ({n})", cls, cfg, n=n, eps=eps, momentum=momentum, affine=affine, axis_name=axis_name,
-        weight_init=weight_init or _unit_uniform, bias_init=bias_init or _zeros, batched_ranks=(n_dim,),
+        weight_init=weight_init or unit_uniform_init, bias_init=bias_init or zeros_init, batched_ranks=(n_dim,),
         single_rank=n_dim - 1, expected=f"{batch} or, in evaluation, {one}", torch7=True,
     )
 
@@ -257,7 +245,7 @@ def _torch_bn(nd: int, num_features: int, eps: float, momentum: float | None, af
               track_running_stats: bool, axis_name: str | None, weight_init: Initializer | None,
               bias_init: Initializer | None) -> Module:
     cls = f"BatchNorm{nd}d"
-    _config_common(f"nn.{cls}", num_features, eps, momentum)
+    check_norm_args(f"nn.{cls}", num_features, eps, momentum)
     c = str(num_features)
     if nd == 1:
         ranks, single, expected = (2, 3), (1 if track_running_stats else None), f"(B, {c}) or (B, {c}, L)" + (
@@ -273,18 +261,23 @@ def _torch_bn(nd: int, num_features: int, eps: float, momentum: float | None, af
             f"track_running_stats={track_running_stats})")
     return _batch_norm(
         name, cls, cfg, n=num_features, eps=eps, momentum=momentum, affine=affine, axis_name=axis_name,
-        weight_init=weight_init or _ones, bias_init=bias_init or _zeros, batched_ranks=ranks, single_rank=single,
-        expected=expected, torch7=False, track=track_running_stats, count=track_running_stats,
+        weight_init=weight_init or ones_init, bias_init=bias_init or zeros_init, batched_ranks=ranks,
+        single_rank=single, expected=expected, torch7=False, track=track_running_stats, count=track_running_stats,
     )
 
 
-_BN_DOC = """PyTorch ``nn.BatchNorm{nd}d`` (PyTorch semantics) on {shapes}.
+def BatchNorm1d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                track_running_stats: bool = True, *, axis_name: str | None = None,
+                weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
+    """PyTorch ``nn.BatchNorm1d`` (PyTorch semantics) on ``(B, C)`` or ``(B, C, L)``.
 
-    Differs from torch7's {torch7}: ``weight`` starts at 1; a training batch must hold
-    more than one value per channel (ShapeError otherwise, as PyTorch's ValueError);
+    Differs from torch7's BatchNormalization: ``weight`` starts at 1; a training batch must hold
+    more than one value per channel (ShapeError otherwise, PyTorch's ValueError);
     ``momentum=None`` gives PyTorch's cumulative average; ``track_running_stats=False``
     keeps no state and always uses batch statistics. State: ``running_mean``,
-    ``running_var`` and ``num_batches_tracked`` (int32), as a PyTorch ``state_dict``.{extra}
+    ``running_var`` and ``num_batches_tracked`` (int32), as in a PyTorch ``state_dict``.
+    One example ``(C,)`` is accepted in evaluation; a ``(B, C, L)`` batch cannot be
+    ``vmap``-ed into ``(C, L)`` examples (that rank means ``(B, C)``).
 
     Args:
       num_features: channels ``C``.
@@ -296,251 +289,69 @@ _BN_DOC = """PyTorch ``nn.BatchNorm{nd}d`` (PyTorch semantics) on {shapes}.
       weight_init, bias_init: ``(key, shape, dtype) -> array``; default 1 and 0.
 
     >>> import jax, fnn
-    >>> out_shape, params, state = fnn.BatchNorm{nd}d(4).stateful.init(jax.random.key(0), {example})
+    >>> out_shape, params, state = fnn.BatchNorm1d(4).stateful.init(jax.random.key(0), (-1, 4))
     >>> sorted(state), params['weight']
     (['num_batches_tracked', 'running_mean', 'running_var'], Array([1., 1., 1., 1.], dtype=float32))
-"""
-
-
-def BatchNorm1d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                track_running_stats: bool = True, *, axis_name: str | None = None,
-                weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
+    """
     return _torch_bn(1, num_features, eps, momentum, affine, track_running_stats, axis_name, weight_init, bias_init)
 
 
 def BatchNorm2d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                 track_running_stats: bool = True, *, axis_name: str | None = None,
                 weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
+    """PyTorch ``nn.BatchNorm2d`` (PyTorch semantics) on ``(B, C, H, W)`` (one example
+    ``(C, H, W)`` in evaluation).
+
+    Differs from torch7's SpatialBatchNormalization: ``weight`` starts at 1; a training batch must hold
+    more than one value per channel (ShapeError otherwise, PyTorch's ValueError);
+    ``momentum=None`` gives PyTorch's cumulative average; ``track_running_stats=False``
+    keeps no state and always uses batch statistics. State: ``running_mean``,
+    ``running_var`` and ``num_batches_tracked`` (int32), as in a PyTorch ``state_dict``.
+
+    Args:
+      num_features: channels ``C``.
+      eps: added to the variance inside the square root.
+      momentum: running-average factor, or None for a cumulative average.
+      affine: learn ``weight`` and ``bias``.
+      track_running_stats: keep running statistics for evaluation.
+      axis_name: average the batch statistics over this mapped axis (synchronised BN).
+      weight_init, bias_init: ``(key, shape, dtype) -> array``; default 1 and 0.
+
+    >>> import jax, fnn
+    >>> out_shape, params, state = fnn.BatchNorm2d(4).stateful.init(jax.random.key(0), (-1, 4, 8, 8))
+    >>> sorted(state), params['weight']
+    (['num_batches_tracked', 'running_mean', 'running_var'], Array([1., 1., 1., 1.], dtype=float32))
+    """
     return _torch_bn(2, num_features, eps, momentum, affine, track_running_stats, axis_name, weight_init, bias_init)
 
 
 def BatchNorm3d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                 track_running_stats: bool = True, *, axis_name: str | None = None,
                 weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
-    return _torch_bn(3, num_features, eps, momentum, affine, track_running_stats, axis_name, weight_init, bias_init)
+    """PyTorch ``nn.BatchNorm3d`` (PyTorch semantics) on ``(B, C, T, H, W)`` (one example
+    ``(C, T, H, W)`` in evaluation).
 
-
-BatchNorm1d.__doc__ = _BN_DOC.format(
-    nd=1, shapes="``(B, C)`` or ``(B, C, L)``", torch7="BatchNormalization", example="(-1, 4)",
-    extra="\n    One example ``(C,)`` is accepted in evaluation; a ``(B, C, L)`` batch cannot be\n"
-          "    ``vmap``-ed into ``(C, L)`` examples (that rank means ``(B, C)``).")
-BatchNorm2d.__doc__ = _BN_DOC.format(
-    nd=2, shapes="``(B, C, H, W)`` (one example ``(C, H, W)`` in evaluation)", torch7="SpatialBatchNormalization",
-    example="(-1, 4, 8, 8)", extra="")
-BatchNorm3d.__doc__ = _BN_DOC.format(
-    nd=3, shapes="``(B, C, T, H, W)`` (one example ``(C, T, H, W)`` in evaluation)",
-    torch7="VolumetricBatchNormalization", example="(-1, 4, 2, 3, 3)", extra="")
-
-
-# --------------------------------------------------------------------------- per-sample normalisations
-
-
-def _moments(x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    return mean, jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
-
-
-def LayerNorm(normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, *,
-              weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
-    """PyTorch ``nn.LayerNorm``: normalise each sample over its trailing ``normalized_shape`` dims.
-
-    ``y = (x - mean) / √(var + eps) · weight + bias`` with the biased variance, statistics
-    over the last ``len(normalized_shape)`` dims. (torch7's undocumented LayerNormalization
-    placed eps differently and is not provided.)
-
-    Args:
-      normalized_shape: an int or a tuple: the trailing input dims.
-      eps: added to the variance inside the square root.
-      elementwise_affine: learn ``weight`` (init 1) of shape ``normalized_shape``.
-      bias: with ``elementwise_affine``, also learn ``bias`` (init 0).
-      weight_init, bias_init: ``(key, shape, dtype) -> array``.
-
-    Shape contract: ``(..., *normalized_shape)``, any number of leading dims.
-
-    >>> import jax, jax.numpy as jnp, fnn
-    >>> init, apply = fnn.LayerNorm(2)
-    >>> _, params = init(jax.random.key(0), (-1, 2))
-    >>> apply(params, jnp.array([[1.0, 3.0]]))
-    Array([[-0.999995,  0.999995]], dtype=float32)
-    """
-    shape = (normalized_shape,) if win._is_int(normalized_shape) else tuple(normalized_shape)
-    win.ints("nn.LayerNorm", 1, **{f"normalized_shape[{i}]": v for i, v in enumerate(shape)})
-    if not shape:
-        raise ConfigError("nn.LayerNorm: normalized_shape must not be empty")
-    _config_common("nn.LayerNorm", 1, eps, None)
-    k = len(shape)
-    w_init, b_init = weight_init or _ones, bias_init or _zeros
-
-    def check(in_shape: Any, dtype: Any) -> None:
-        expect_array(in_shape)
-        if len(in_shape) < k or not all(same_size(a, b) for a, b in zip(shape, in_shape[-k:], strict=True)):
-            raise ShapeError(f"expects input (..., {', '.join(map(str, shape))}), got {format_shape(in_shape)}")
-
-    def params(rng: Any, in_shape: Any, dtype: Any) -> dict:
-        kw, kb = jax.random.split(rng)
-        p = {"weight": w_init(kw, shape, dtype)}
-        if bias:
-            p["bias"] = b_init(kb, shape, dtype)
-        return p
-
-    def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
-        mean, var = _moments(x, tuple(range(x.ndim - k, x.ndim)))
-        y = (x - mean) * lax.rsqrt(var + eps)
-        if elementwise_affine:
-            win.same_dtype(x, p["weight"])
-            y = y * lift(p["weight"], y.ndim)
-            if bias:
-                y = y + lift(p["bias"], y.ndim)
-        return y
-
-    cfg = {"normalized_shape": shape, "eps": eps, "elementwise_affine": elementwise_affine, "bias": bias}
-    return leaf(f"nn.LayerNorm({shape}, eps={eps}, elementwise_affine={elementwise_affine})", forward,
-                kind="LayerNorm", params=params if elementwise_affine else None, check=check, config=cfg)
-
-
-def GroupNorm(num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
-              weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
-    """PyTorch ``nn.GroupNorm``: normalise each sample over groups of channels.
-
-    The channels are split into ``num_groups`` consecutive groups; each group of each
-    sample is normalised over its channels and spatial positions (biased variance), then
-    the per-channel affine map applies.
-
-    Args:
-      num_groups: groups; must divide ``num_channels``.
-      num_channels: channels ``C`` (dim 1).
-      eps: added to the variance inside the square root.
-      affine: learn per-channel ``weight`` (init 1) and ``bias`` (init 0).
-      weight_init, bias_init: ``(key, shape, dtype) -> array``.
-
-    Shape contract: ``(B, C, *)`` as in PyTorch; the batch dim is required (a rank-2 input
-    is ``(B, C)``), so one example must be passed as ``x[None]``.
-
-    >>> import jax, fnn
-    >>> fnn.GroupNorm(2, 4).init(jax.random.key(0), (-1, 4, 5, 5))[1]['weight'].shape
-    (4,)
-    """
-    win.ints("nn.GroupNorm", 1, num_groups=num_groups, num_channels=num_channels)
-    if num_channels % num_groups:
-        raise ConfigError(f"nn.GroupNorm: num_channels={num_channels} must be divisible by num_groups={num_groups}")
-    _config_common("nn.GroupNorm", num_channels, eps, None)
-    w_init, b_init = weight_init or _ones, bias_init or _zeros
-
-    def check(shape: Any, dtype: Any) -> None:
-        expect_array(shape)
-        if len(shape) < 2 or not same_size(num_channels, shape[1]):
-            raise ShapeError(f"expects input (B, {num_channels}, *), got {format_shape(shape)}")
-
-    def params(rng: Any, shape: Any, dtype: Any) -> dict:
-        kw, kb = jax.random.split(rng)
-        return {"weight": w_init(kw, (num_channels,), dtype), "bias": b_init(kb, (num_channels,), dtype)}
-
-    def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
-        g = jnp.reshape(x, (x.shape[0], num_groups, -1))
-        mean, var = _moments(g, (2,))
-        y = jnp.reshape((g - mean) * lax.rsqrt(var + eps), x.shape)
-        if affine:
-            win.same_dtype(x, p["weight"])
-            y = y * _channel(p["weight"], y.ndim) + _channel(p["bias"], y.ndim)
-        return y
-
-    cfg = {"num_groups": num_groups, "num_channels": num_channels, "eps": eps, "affine": affine}
-    return leaf(f"nn.GroupNorm({num_groups}, {num_channels}, eps={eps}, affine={affine})", forward, kind="GroupNorm",
-                params=params if affine else None, check=check, config=cfg)
-
-
-def _instance_norm(nd: int, num_features: int, eps: float, momentum: float | None, affine: bool,
-                   track_running_stats: bool, weight_init: Initializer | None, bias_init: Initializer | None) -> Module:
-    cls = f"InstanceNorm{nd}d"
-    _config_common(f"nn.{cls}", num_features, eps, momentum)
-    factor = 0.0 if momentum is None else momentum  # PyTorch passes momentum=None as 0
-    letters = (str(num_features), *{1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}[nd])
-    check = win.check_layout(letters, channel_axis=-nd - 1, channels=num_features, spatial_axes=())
-    w_init, b_init = weight_init or _ones, bias_init or _zeros
-
-    def params(rng: Any, shape: Any, dtype: Any) -> dict:
-        kw, kb = jax.random.split(rng)
-        return {"weight": w_init(kw, (num_features,), dtype), "bias": b_init(kb, (num_features,), dtype)}
-
-    def state(shape: Any, dtype: Any) -> dict:
-        return {"running_mean": jnp.zeros((num_features,), dtype), "running_var": jnp.ones((num_features,), dtype)}
-
-    def forward(p: Any, s: Any, x: Any, *, rng: Any, train: bool) -> tuple[Any, Any]:
-        xb, single = win.batch_first(x, nd + 1)
-        axes = tuple(range(2, xb.ndim))
-        new_s = s
-        if train or not track_running_stats:
-            n = math.prod(xb.shape[2:])
-            if n <= 1 and train:
-                raise ShapeError(f"expected more than 1 spatial element per channel when training, got input "
-                                 f"{format_shape(x.shape)}")
-            mean, var = _moments(xb, axes)
-            if train and track_running_stats:
-                win.same_dtype(x, s["running_mean"])
-                m = lax.stop_gradient(jnp.mean(mean, axis=(0,) + axes))
-                v = lax.stop_gradient(jnp.mean(var, axis=(0,) + axes)) * (n / (n - 1))
-                new_s = {"running_mean": (1 - factor) * s["running_mean"] + factor * m,
-                         "running_var": (1 - factor) * s["running_var"] + factor * v}
-        else:
-            win.same_dtype(x, s["running_mean"])
-            mean, var = _channel(s["running_mean"], xb.ndim), _channel(s["running_var"], xb.ndim)
-        y = (xb - mean) * lax.rsqrt(var + eps)
-        if affine:
-            win.same_dtype(x, p["weight"])
-            y = y * _channel(p["weight"], y.ndim) + _channel(p["bias"], y.ndim)
-        return (y[0] if single else y), new_s
-
-    cfg = {"num_features": num_features, "eps": eps, "momentum": momentum, "affine": affine,
-           "track_running_stats": track_running_stats}
-    name = (f"nn.{cls}({num_features}, eps={eps}, momentum={momentum}, affine={affine}, "
-            f"track_running_stats={track_running_stats})")
-    return leaf(name, forward, kind=cls, params=params if affine else None,
-                state=state if track_running_stats else None, check=check, stateful=True, config=cfg)
-
-
-_IN_DOC = """PyTorch ``nn.InstanceNorm{nd}d``: normalise each sample's channels over {over}.
+    Differs from torch7's VolumetricBatchNormalization: ``weight`` starts at 1; a training batch must hold
+    more than one value per channel (ShapeError otherwise, PyTorch's ValueError);
+    ``momentum=None`` gives PyTorch's cumulative average; ``track_running_stats=False``
+    keeps no state and always uses batch statistics. State: ``running_mean``,
+    ``running_var`` and ``num_batches_tracked`` (int32), as in a PyTorch ``state_dict``.
 
     Args:
       num_features: channels ``C``.
-      eps: added to the (biased) variance inside the square root.
-      momentum: running-average factor for ``track_running_stats`` (None means 0, as PyTorch).
-      affine: learn per-channel ``weight`` (init 1) and ``bias`` (init 0); off by default.
-      track_running_stats: keep ``running_mean``/``running_var`` (the batch average of the
-        instance statistics, unbiased variance) and use them in evaluation.
-      weight_init, bias_init: ``(key, shape, dtype) -> array``.
-
-    Shape contract: ``{one}`` or ``(B, {batched})``. Unlike PyTorch there is no
-    ``num_batches_tracked`` state (PyTorch never updates it for instance norm).
+      eps: added to the variance inside the square root.
+      momentum: running-average factor, or None for a cumulative average.
+      affine: learn ``weight`` and ``bias``.
+      track_running_stats: keep running statistics for evaluation.
+      axis_name: average the batch statistics over this mapped axis (synchronised BN).
+      weight_init, bias_init: ``(key, shape, dtype) -> array``; default 1 and 0.
 
     >>> import jax, fnn
-    >>> fnn.InstanceNorm{nd}d(3).init(jax.random.key(0), {example})[0]
-    {example}
-"""
-
-
-def InstanceNorm1d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
-                   track_running_stats: bool = False, *, weight_init: Initializer | None = None,
-                   bias_init: Initializer | None = None) -> Module:
-    return _instance_norm(1, num_features, eps, momentum, affine, track_running_stats, weight_init, bias_init)
-
-
-def InstanceNorm2d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
-                   track_running_stats: bool = False, *, weight_init: Initializer | None = None,
-                   bias_init: Initializer | None = None) -> Module:
-    return _instance_norm(2, num_features, eps, momentum, affine, track_running_stats, weight_init, bias_init)
-
-
-def InstanceNorm3d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
-                   track_running_stats: bool = False, *, weight_init: Initializer | None = None,
-                   bias_init: Initializer | None = None) -> Module:
-    return _instance_norm(3, num_features, eps, momentum, affine, track_running_stats, weight_init, bias_init)
-
-
-for _nd, _fn in ((1, InstanceNorm1d), (2, InstanceNorm2d), (3, InstanceNorm3d)):
-    _sp = {1: "L", 2: "H, W", 3: "T, H, W"}[_nd]
-    _fn.__doc__ = _IN_DOC.format(nd=_nd, over=f"({_sp})", one=f"(C, {_sp})", batched=f"C, {_sp}",
-                                 example={1: "(-1, 3, 7)", 2: "(-1, 3, 5, 5)", 3: "(-1, 3, 2, 4, 4)"}[_nd])
-
+    >>> out_shape, params, state = fnn.BatchNorm3d(4).stateful.init(jax.random.key(0), (-1, 4, 2, 3, 3))
+    >>> sorted(state), params['weight']
+    (['num_batches_tracked', 'running_mean', 'running_var'], Array([1., 1., 1., 1.], dtype=float32))
+    """
+    return _torch_bn(3, num_features, eps, momentum, affine, track_running_stats, axis_name, weight_init, bias_init)
 
 
 __all__ = [

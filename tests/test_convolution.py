@@ -336,7 +336,7 @@ def test_lenet5_sanity():
     assert out_shape == (-1, 10)
     assert params[0]["weight"].shape == (6, 1, 5, 5) and params[3]["weight"].shape == (16, 6, 5, 5)
     assert fnn.count_parameters(params) == 61706  # the classic LeNet-5 count
-    x = jax.random.normal(jax.random.key(1), (4, 1, 32, 32))
+    x = jax.random.normal(jax.random.key(1), (4, 1, 32, 32), jnp.float32)
     y = jax.jit(apply)(params, x)
     assert y.shape == (4, 10) and bool(jnp.all(jnp.isfinite(y)))
     np.testing.assert_allclose(apply(params, x[0]), y[0], rtol=1e-5, atol=1e-5)  # one example works too
