@@ -21,6 +21,7 @@ from fnn import (
     interop,
     linear,
     lookup,
+    metrics,
     normalization,
     pooling,
     reduction,
@@ -37,6 +38,7 @@ from fnn.containers import Concat, ConcatTable, MapTable, Parallel, ParallelTabl
 from fnn.convolution import *  # noqa: F403
 from fnn.core import Module, StatefulPair, elementwise, format_shape, leaf
 from fnn.criterion import *  # noqa: F403
+from fnn.data import Dataset, load_digits, load_mnist
 from fnn.debug import check_finite, find_nonfinite
 from fnn.dropout import *  # noqa: F403
 from fnn.errors import (
@@ -53,6 +55,7 @@ from fnn.errors import (
 from fnn.interop import load_torch_state_dict, save_torch_state_dict, to_torch_state_dict
 from fnn.linear import *  # noqa: F403
 from fnn.lookup import *  # noqa: F403
+from fnn.metrics import accuracy, evaluate, make_eval_step
 from fnn.normalization import *  # noqa: F403
 from fnn.pooling import *  # noqa: F403
 from fnn.protocol import backward, count_parameters, get_parameters, update_parameters
@@ -62,6 +65,7 @@ from fnn.simple import *  # noqa: F403
 from fnn.spatial import *  # noqa: F403
 from fnn.summary import summary, summary_rows
 from fnn.table import *  # noqa: F403
+from fnn.train import StochasticGradient, TrainState, fit, make_train_step
 from fnn.transfer import *  # noqa: F403
 
 __version__ = "0.1.0"

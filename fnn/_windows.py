@@ -84,14 +84,13 @@ def conv_out(n: int, k: int, s: int, lo: int, hi: int, d: int = 1) -> int:
 
 def pool_out(n: int, k: int, s: int, p: int, d: int = 1, *, ceil: bool = False) -> int:
     """Pooling output size (torch7 THNN / PyTorch): floor or ceil mode, and the last
-    window must start inside the input or the left padding."""
-    span = n + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        return 0
+    window must start inside the input or the left padding. In ceil mode a window larger
+    than the (padded) input still gives one output, as in torch7 and PyTorch."""
+    span = n + 2 * p - d * (k - 1) - 1  # may be negative: ceil mode still fits one window
     o = (-(-span // s) if ceil else span // s) + 1
     if ceil and (o - 1) * s >= n + p:
         o -= 1
-    return o
+    return max(o, 0)
 
 
 def transposed_out(n: int, k: int, s: int, p: int, adj: int, d: int = 1) -> int:

@@ -17,7 +17,7 @@ Indices are **0-based** (torch7's were 1-based) and must be integers: float indi
 
       from jax.experimental import checkify
       err, y = checkify.checkify(jax.jit(apply))(params, idx)
-      err.throw()      # raises: "nn.LookupTable(10 -> 4): index out of range [0, 10): got 12"
+      err.throw()      # raises: "nn.LookupTable: index out of range [0, 10): got 12"
 
 ``max_norm`` renormalises the referenced rows in place during the forward pass in torch7 and
 PyTorch. Here that write is **state**: the layer becomes stateful with
@@ -107,8 +107,10 @@ def _lookup(
     zero_padding_row: bool,
     ranks: tuple[int, ...] | None,
     config: dict,
+    dtype: Any,
 ) -> Module:
     n = n_index
+    param_dtype = jnp.dtype(dtype)
     w_init = weight_init or normal
 
     def check(shape, dtype):
@@ -118,14 +120,14 @@ def _lookup(
                 f"expects integer indices (0-based), got {jnp.dtype(dtype).name}; cast with x.astype(jnp.int32)"
             )
 
-    def params(rng, shape, dtype):
-        w = w_init(rng, (n, size), dtype)
+    def params(rng, shape, _):  # the input is integer: the table's dtype is the layer's own
+        w = w_init(rng, (n, size), param_dtype)
         if zero_padding_row and padding is not None:
             w = w.at[padding].set(0)
         return {"weight": w}
 
-    def state(shape, dtype):
-        return {"delta": jnp.zeros((n, size), dtype)}
+    def state(shape, _):
+        return {"delta": jnp.zeros((n, size), param_dtype)}
 
     def validate_indices(idx):
         if not isinstance(idx, jax.core.Tracer):
@@ -201,6 +203,7 @@ def LookupTable(
     *,
     weight_init: Initializer | None = None,
     checked: bool = False,
+    dtype: Any = jnp.float32,
 ) -> Module:
     """A learnable table of ``n_index`` rows of ``size``, looked up by integer indices.
 
@@ -216,6 +219,7 @@ def LookupTable(
         (torch7's ``scaleGradByFreq()``).
       weight_init: ``(key, shape, dtype) -> array``; default torch7's ``N(0, 1)``.
       checked: add a ``checkify`` range check (run the jitted apply through ``checkify.checkify``).
+      dtype: the table's dtype (the input is integer, so it cannot follow the input's).
 
     Shape contract: indices ``(n) -> (n, size)``, ``(B, n) -> (B, n, size)`` (1-D or 2-D, as
     torch7). Params: ``weight (n_index, size)``. State (``max_norm`` only): ``delta (n_index, size)``.
@@ -234,10 +238,9 @@ def LookupTable(
     pad = None if padding_value is None else int_arg(layer, "padding_value", padding_value)
     if pad is not None and not 0 <= pad < n:
         raise ConfigError(f"{layer}: padding_value must be an index in [0, {n}) or None, got {pad}")
-    name = f"nn.LookupTable({n} -> {d})"
-    return _lookup(name, "LookupTable", n, d, padding=pad, max_norm=mn, norm_type=nt,
+    return _lookup("nn.LookupTable", "LookupTable", n, d, padding=pad, max_norm=mn, norm_type=nt,
                    scale_grad_by_freq=scale_grad_by_freq, weight_init=weight_init, checked=checked,
-                   zero_padding_row=False, ranks=(1, 2),
+                   zero_padding_row=False, ranks=(1, 2), dtype=dtype,
                    config={"n_index": n, "size": d, "padding_value": pad, "max_norm": mn, "norm_type": nt,
                            "scale_grad_by_freq": scale_grad_by_freq})
 
@@ -252,6 +255,7 @@ def Embedding(
     *,
     weight_init: Initializer | None = None,
     checked: bool = False,
+    dtype: Any = jnp.float32,
 ) -> Module:
     """PyTorch's ``nn.Embedding``: :func:`LookupTable` with PyTorch's conventions.
 
@@ -275,7 +279,7 @@ def Embedding(
         pad %= n
     return _lookup(f"nn.Embedding({n}, {d})", "Embedding", n, d, padding=pad, max_norm=mn, norm_type=nt,
                    scale_grad_by_freq=scale_grad_by_freq, weight_init=weight_init, checked=checked,
-                   zero_padding_row=True, ranks=None,
+                   zero_padding_row=True, ranks=None, dtype=dtype,
                    config={"num_embeddings": n, "embedding_dim": d, "padding_idx": pad, "max_norm": mn,
                            "norm_type": nt, "scale_grad_by_freq": scale_grad_by_freq})
 

@@ -208,3 +208,17 @@ def test_class_nll_and_cross_entropy_match_torch_for_random_sizes(torch, problem
             g = jax.vjp(lambda v: ours(v, jnp.asarray(t)), fx)
         (gf,) = g[1](jnp.ones_like(g[0]))
         np.testing.assert_allclose(np.asarray(gf), gx.numpy(), rtol=1e-9, atol=1e-12, err_msg=ours.name)
+
+
+@pytest.mark.parametrize("name", ["BCECriterion", "ClassNLLCriterion", "CrossEntropyCriterion", "MultiMarginCriterion",
+                                  "CosineEmbeddingCriterion", "BCEWithLogitsLoss"])
+def test_float32_inputs_stay_float32_under_strict_promotion(name):
+    """Weights and constants follow the input's dtype (float64 weights, float32 input: no promotion error)."""
+    _, make, x, t = CASES[IDS.index(name)]
+    f32 = lambda a: a.astype(jnp.float32) if jnp.issubdtype(a.dtype, jnp.floating) else a
+    x32, t32 = jax.tree.map(f32, x), jax.tree.map(f32, t)
+    crit = make("mean")
+    loss, grad = jax.jit(lambda x, t: (crit(x, t), crit.backward(x, t)))(x32, t32)
+    assert loss.dtype == jnp.float32
+    assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grad))
+    np.testing.assert_allclose(loss, crit(x, t), rtol=1e-5)

@@ -79,7 +79,7 @@ def test_batchnorm_parity_over_three_training_steps_then_evaluation(torch, make,
 
 def test_running_statistics_use_the_unbiased_variance_by_hand():
     init, apply = fnn.BatchNormalization(1, momentum=0.5).stateful
-    _, params, state = init(jax.random.key(0), (-1, 1))
+    _, params, state = init(jax.random.key(0), (-1, 1), jnp.float64)
     y, state = apply(params, state, jnp.array([[1.0], [3.0]]), train=True)
     # batch mean 2, biased var 1 (used to normalise), unbiased var 2 (used for running_var)
     np.testing.assert_allclose(state["running_mean"], [1.0])  # 0.5*0 + 0.5*2
@@ -112,7 +112,7 @@ def test_torch7_batch_of_one_uses_the_running_stats_and_keeps_them():
 
 def test_pytorch_aliases_refuse_one_value_per_channel_in_training():
     init, apply = fnn.BatchNorm1d(3).stateful
-    _, params, state = init(jax.random.key(0), (-1, 3))
+    _, params, state = init(jax.random.key(0), (-1, 3), jnp.float64)
     with pytest.raises(ShapeError, match="more than 1 value per channel"):
         apply(params, state, jnp.ones((1, 3)), train=True)
 
@@ -148,7 +148,7 @@ def test_axis_name_gives_the_statistics_of_the_whole_batch():
 
 def test_unbound_axis_name_is_a_clear_error():
     init, apply = fnn.BatchNormalization(2, axis_name="batch").stateful
-    _, params, state = init(jax.random.key(0), (-1, 2))
+    _, params, state = init(jax.random.key(0), (-1, 2), jnp.float64)
     with pytest.raises(FnnError, match=r"axis_name='batch' is not bound: run the training step under jax.vmap"):
         apply(params, state, jnp.ones((4, 2)), train=True)
 
@@ -237,5 +237,5 @@ def test_instance_norm_running_statistics_match_pytorch(torch):
 
 def test_layer_norm_by_hand():
     init, apply = fnn.LayerNorm(2, eps=0.0)
-    _, params = init(jax.random.key(0), (-1, 2))
+    _, params = init(jax.random.key(0), (-1, 2), jnp.float64)
     np.testing.assert_allclose(apply(params, jnp.array([[1.0, 3.0], [5.0, 5.5]])), [[-1, 1], [-1, 1]], rtol=1e-6)

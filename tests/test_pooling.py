@@ -169,8 +169,8 @@ def test_invalid_constructor_arguments(make):
 
 def test_shape_errors():
     with pytest.raises(ShapeError, match=r"nn.SpatialMaxPooling\(2x2, 2,2\) expects input \(C, H, W\) or "
-                                         r"\(B, C, H, W\), got \(-1, 5, 5\)"):
-        fnn.SpatialMaxPooling(2, 2).init(jax.random.key(0), (-1, 5, 5))
+                                         r"\(B, C, H, W\), got \(-1, 5\)"):
+        fnn.SpatialMaxPooling(2, 2).init(jax.random.key(0), (-1, 5))
     with pytest.raises(ShapeError, match="output size <= 0"):
         fnn.SpatialMaxPooling(3, 3).init(jax.random.key(0), (-1, 1, 2, 5))
     with pytest.raises(ShapeError, match=r"expects input \(2, H, W\)"):

@@ -115,7 +115,7 @@ def test_rank_errors():
     with pytest.raises(ShapeError, match=r"expects input \(C, H, W\) or \(B, C, H, W\), got \(3, 3\)"):
         fnn.SpatialUpSamplingNearest(2).init(jax.random.key(0), (3, 3))
     with pytest.raises(ShapeError, match=r"expects input \(C, H, W\) or \(B, C, H, W\)"):
-        fnn.Upsample(scale_factor=2, mode="bilinear").init(jax.random.key(0), (-1, 3, 4))
+        fnn.Upsample(scale_factor=2, mode="bilinear").init(jax.random.key(0), (-1, 3))
 
 
 @pytest.mark.parametrize("make", [

@@ -19,8 +19,7 @@ import optax
 import pytest
 
 import fnn
-from fnn.core import leaf
-from fnn.errors import ConfigError, MissingRNGError, NonFiniteError
+from fnn.errors import ConfigError, NonFiniteError
 from fnn.metrics import accuracy, evaluate, make_eval_step
 from fnn.train import (
     StochasticGradient,
@@ -34,34 +33,6 @@ from fnn.train import (
 # --------------------------------------------------------------------------- helpers
 
 
-def Noise(scale: float):
-    """Adds scale·N(0, 1) in training (needs a key), identity in eval: exercises the per-step keys."""
-
-    def forward(p, x, *, rng, train):
-        if not train:
-            return x
-        if rng is None:
-            raise MissingRNGError("needs rng= in training: apply(params, x, rng=jax.random.key(0), train=True)")
-        return x + scale * jax.random.normal(rng, x.shape, x.dtype)
-
-    return leaf("Noise", forward, kind="Noise")
-
-
-def Centre(n: int):
-    """A stateful layer (BatchNorm-like): subtracts the batch mean in training and keeps a running mean."""
-
-    def state(shape, dtype):
-        return {"running_mean": jnp.zeros((n,), dtype)}
-
-    def forward(p, s, x, *, rng, train):
-        if train:
-            m = jnp.mean(x, axis=0)
-            return x - m[None, :], {"running_mean": 0.5 * s["running_mean"] + 0.5 * m}
-        return x - s["running_mean"][None, :], s
-
-    return leaf("Centre", forward, kind="Centre", state=state, stateful=True)
-
-
 class Counting:
     """Wraps a criterion/metric and counts how often it is traced (called with tracers)."""
 
@@ -73,10 +44,10 @@ class Counting:
         return self.fn(out, target)
 
 
-def classifier(noise: float = 0.0):
-    layers = [fnn.Linear(4, 6), fnn.Tanh()]
-    if noise:
-        layers.append(Noise(noise))
+def classifier(dropout: float = 0.0, batchnorm: bool = False):
+    layers = [fnn.Linear(4, 6)] + ([fnn.BatchNormalization(6)] if batchnorm else []) + [fnn.Tanh()]
+    if dropout:
+        layers.append(fnn.Dropout(dropout))
     return fnn.Sequential(*layers, fnn.Linear(6, 3), fnn.LogSoftMax())
 
 
@@ -126,15 +97,17 @@ def manual_loop(model, criterion, opt, x, y, *, rng, epochs, batch_size):
 # --------------------------------------------------------------------------- fit = the ten-line loop
 
 
-@pytest.mark.parametrize("noise", [0.0, 0.3])
-def test_fit_equals_the_hand_written_loop(noise):
+@pytest.mark.parametrize("kind", ["plain", "batchnorm+dropout"])
+def test_fit_equals_the_hand_written_loop(kind):
     x, y = blobs(14)
-    model, opt = classifier(noise), optax.sgd(0.1, momentum=0.9)
+    model = classifier() if kind == "plain" else classifier(dropout=0.3, batchnorm=True)
+    opt = optax.sgd(0.1, momentum=0.9)
     ts = fit(model, NLL, opt, (x, y), epochs=3, batch_size=4, rng=jax.random.key(7),
              progress=False)
-    params, _, opt_state, losses = manual_loop(model, NLL, opt, x, y, rng=jax.random.key(7),
-                                               epochs=3, batch_size=4)
+    params, state, opt_state, losses = manual_loop(model, NLL, opt, x, y, rng=jax.random.key(7),
+                                                   epochs=3, batch_size=4)
     leaves_equal(ts.params, params)
+    leaves_equal(ts.state, state)  # BatchNorm statistics are threaded through every step
     leaves_equal(ts.opt_state, opt_state)
     np.testing.assert_allclose(ts.history["loss"], losses, rtol=1e-12)
     assert (int(ts.step), int(ts.epoch)) == (9, 3)  # 14 // 4 = 3 steps per epoch, the last 2 examples dropped
@@ -189,7 +162,7 @@ def test_compiles_once_for_training_and_once_for_evaluation(drop_last):
     metric = Counting(accuracy)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ts = fit(classifier(0.1), crit, optax.adam(1e-2), (x, y), epochs=4, batch_size=4, rng=0,
+        ts = fit(classifier(dropout=0.1), crit, optax.adam(1e-2), (x, y), epochs=4, batch_size=4, rng=0,
                  eval_data=(ex, ey), eval_batch_size=3, metrics={"acc": metric}, drop_last=drop_last,
                  progress=False)
     assert crit.calls == 2  # one trace of the train step, one of the eval step (3 padded eval batches)
@@ -252,7 +225,7 @@ def test_drop_last_true_drops_the_remainder_each_epoch():
 def test_resume_after_n_steps_then_m_more_equals_n_plus_m_straight():
     x, y = blobs(14)
     ex, ey = blobs(5, seed=3)
-    model = fnn.Sequential(fnn.Linear(4, 6), Centre(6), Noise(0.2), fnn.Linear(6, 3), fnn.LogSoftMax())
+    model = classifier(dropout=0.2, batchnorm=True)
     opt = optax.adam(optax.cosine_decay_schedule(0.05, 20))
     kw = dict(epochs=5, batch_size=4, eval_data=(ex, ey), progress=False)
     straight = fit(model, NLL, opt, (x, y), rng=jax.random.key(4), max_steps=11, **kw)
@@ -353,10 +326,11 @@ def test_optax_schedules_see_the_step_count():
 
 def test_stateful_models_train_through_model_stateful():
     x, y = blobs(12)
-    model = fnn.Sequential(fnn.Linear(4, 5), Centre(5), fnn.Linear(5, 3), fnn.LogSoftMax())
+    model = classifier(batchnorm=True)
     ts = fit(model, nll, SGD, (x, y), epochs=2, batch_size=4, rng=0, eval_data=(x, y), progress=False)
-    mean = ts.state[1]["running_mean"]
-    assert mean.shape == (5,) and bool(jnp.any(mean != 0))
+    stats = ts.state[1]
+    assert stats["running_mean"].shape == (6,) and bool(jnp.any(stats["running_mean"] != 0))
+    assert bool(jnp.any(stats["running_var"] != 1))
     # Evaluation runs in eval mode with the final running statistics.
     out, _ = model.stateful.apply(ts.params, ts.state, x)
     np.testing.assert_allclose(ts.history["eval_loss"][-1], float(nll(out, y)), rtol=1e-12)
@@ -443,8 +417,8 @@ def test_evaluate_averages_over_every_example_in_padded_batches():
     assert set(got) == {"loss", "accuracy"}
     np.testing.assert_allclose(got["loss"], float(nll(out, y)), rtol=1e-12)
     np.testing.assert_allclose(got["accuracy"], float(accuracy(out, y)), rtol=1e-12)
-    # Eval mode is deterministic: a random layer is the identity and needs no key.
-    noisy = classifier(noise=1.0)
+    # Eval mode is deterministic: Dropout is the identity and needs no key.
+    noisy = classifier(dropout=0.5)
     _, p2 = noisy.init(jax.random.key(0), (-1, 4), jnp.float64)
     assert evaluate(noisy, p2, (x, y)) == evaluate(noisy, p2, (x, y))
     step = make_eval_step(model, nll, {"acc": accuracy})
