@@ -113,6 +113,13 @@ def test_ceil_mode_overhang_is_never_counted():
     np.testing.assert_array_equal(y, [[[2.0, 5.0]]])
 
 
+def test_ceil_mode_fits_one_window_larger_than_the_input():
+    m = fnn.SpatialMaxPooling(4, 1, 2, 1, ceil_mode=True)  # torch7 and PyTorch: ceil((3-4)/2) + 1 = 1
+    np.testing.assert_array_equal(m.apply((), jnp.array([[[1.0, 7.0, 2.0]]])), [[[7.0]]])
+    with pytest.raises(ShapeError, match="output size <= 0"):
+        fnn.SpatialMaxPooling(4, 1, 2, 1).init(jax.random.key(0), (-1, 1, 1, 3))  # floor mode: none
+
+
 def test_adaptive_regions_overlap_as_in_torch7():
     # in=5 -> out=3: rows [0,2), [1,4), [3,5)
     y = fnn.SpatialAdaptiveMaxPooling(1, 3).apply((), jnp.array([[[5.0], [1.0], [2.0], [0.0], [4.0]]]))
