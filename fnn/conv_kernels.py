@@ -227,7 +227,7 @@ def _taps(x: Array, window: Sequence[int], strides: Sequence[int], outs: Sequenc
     taps = []
     for pos in np.ndindex(*window):
         start = [0] * lead + list(pos)
-        limit = list(x.shape[:lead]) + [p + (o - 1) * s + 1 for p, o, s in zip(pos, outs, strides)]
+        limit = list(x.shape[:lead]) + [p + (o - 1) * s + 1 for p, o, s in zip(pos, outs, strides, strict=True)]
         taps.append(lax.slice(x, start, limit, [1] * lead + list(strides)))
     return taps
 
@@ -246,7 +246,7 @@ def _first_max(taps: list[Array], y: Array) -> list[Array]:
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
 def _max_taps(x: Array, window: tuple[int, ...], strides: tuple[int, ...]) -> Array:
-    outs = [(n - k) // s + 1 for n, k, s in zip(x.shape[x.ndim - len(window):], window, strides)]
+    outs = [(n - k) // s + 1 for n, k, s in zip(x.shape[x.ndim - len(window):], window, strides, strict=True)]
     y = None
     for t in _taps(x, window, strides, outs):
         y = t if y is None else jnp.maximum(y, t)
@@ -260,7 +260,7 @@ def _max_taps_jvp(window: tuple[int, ...], strides: tuple[int, ...], primals: tu
     outs = y.shape[y.ndim - len(window):]
     masks = _first_max(_taps(x, window, strides, outs), y)
     dy = None
-    for m, ta in zip(masks, _taps(t, window, strides, outs)):
+    for m, ta in zip(masks, _taps(t, window, strides, outs), strict=True):
         part = jnp.where(m, ta, jnp.zeros_like(ta))
         dy = part if dy is None else dy + part
     return y, dy

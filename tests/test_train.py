@@ -292,6 +292,11 @@ def test_non_finite_loss_stops_with_the_exact_step_and_the_last_finite_state():
     leaves_equal(err.train_state.params, good.params, rtol=0, atol=0)
     assert int(err.train_state.step) == 2
     assert all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(err.train_state.params))
+    # Without the guard the step is still exact; the state is the one at detection (NaN here).
+    with pytest.raises(NonFiniteError, match="in step 3 .*state when it was found") as info:
+        fit(model, NLL, opt, (x, y), epochs=4, guard_nonfinite=False, **kw)
+    assert info.value.step == 2
+    assert not bool(jnp.all(jnp.isfinite(info.value.train_state.params[0]["weight"])))
 
 
 def test_non_finite_gradient_is_named():

@@ -1,0 +1,164 @@
+"""Shared pieces of the benchmark: model shapes, FLOP counts, data, timing and the matmul peak."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+BATCH = 128
+LR = 0.01
+MODELS = ("mlp", "lenet")
+MNIST_DEFAULT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
+
+
+def input_shape(model: str, layout: str = "NCHW") -> tuple[int, ...]:
+    """One example's shape: ``(784,)`` for the MLP, ``(1, 32, 32)`` (or ``(32, 32, 1)`` NHWC) for LeNet-5."""
+    if model == "mlp":
+        return (784,)
+    return (32, 32, 1) if layout == "NHWC" else (1, 32, 32)
+
+
+def train_flops(model: str, batch: int = BATCH) -> int:
+    """Nominal FLOPs of one train step: multiply-adds of every matmul/convolution counted twice,
+    forward + weight gradient + input gradient (none for the first layer's input). The
+    elementwise work (ReLU, pooling, softmax, the update) is not counted."""
+    if model == "mlp":
+        layers = [(784, 512), (512, 512), (512, 10)]
+        fwd = [2 * batch * i * o for i, o in layers]
+    else:
+        conv = lambda c, o, k, ho: 2 * batch * ho * ho * o * c * k * k
+        dense = [2 * batch * i * o for i, o in [(400, 120), (120, 84), (84, 10)]]
+        fwd = [conv(1, 6, 5, 28), conv(6, 16, 5, 10), *dense]
+    return int(3 * sum(fwd) - fwd[0])
+
+
+def make_batch(model: str, batch: int = BATCH, seed: int = 0, layout: str = "NCHW") -> tuple[np.ndarray, np.ndarray]:
+    """A random float32 input batch and int32 class targets (the same for every row)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, *input_shape(model, "NCHW"))).astype(np.float32)
+    if layout == "NHWC" and model == "lenet":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    y = rng.integers(0, 10, batch).astype(np.int32)
+    return x, y
+
+
+def load_mnist(model: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Genuine MNIST training images scaled to [0, 1]: ``(n, 784)`` or zero-padded ``(n, 1, 32, 32)``.
+
+    The path is ``$FNN_MNIST`` (default: ``shared/data/mnist.npz`` beside the repository).
+    """
+    path = os.environ.get("FNN_MNIST", MNIST_DEFAULT)
+    with np.load(path) as d:
+        x, y = d["x_train"], d["y_train"]
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    x = x.astype(np.float32) / 255.0
+    x = x.reshape(len(x), 784) if model == "mlp" else np.pad(x, ((0, 0), (2, 2), (2, 2)))[:, None]
+    return np.ascontiguousarray(x), y.astype(np.int32)
+
+
+@dataclasses.dataclass
+class Row:
+    """One library's train step, ready to run.
+
+    ``step()`` runs one train step (asynchronously where the library allows);
+    ``sync()`` waits for the last one. ``memory_fn()`` (called after the first step)
+    returns the step's peak working memory in bytes where the library can report it;
+    ``note`` says how it was measured. ``compile_s`` is preset when the row had to
+    compile while it was built.
+    """
+
+    name: str
+    step: Callable[[], Any]
+    sync: Callable[[], Any]
+    memory_fn: Callable[[], int | None] | None = None
+    note: str = ""
+    compile_s: float | None = None
+    memory: int | None = None
+
+
+def first_call(row: Row) -> float:
+    """Seconds of the first step (tracing, compilation and one run)."""
+    t = time.perf_counter()
+    row.step()
+    row.sync()
+    return time.perf_counter() - t
+
+
+def interleaved(rows: list[Row], rounds: int, steps: int, gap: float = 0.05, log: Callable | None = None) -> dict:
+    """Per-step seconds of every row: ``rounds`` rounds, each timing ``steps`` steps of every row in
+    turn (the order rotates each round, so no row always follows the same neighbour). A short
+    pause between blocks lets spinning thread pools of the previous library go idle."""
+    times: dict[str, list[float]] = {r.name: [] for r in rows}
+    for k in range(rounds):
+        order = rows[k % len(rows):] + rows[: k % len(rows)]
+        for r in order:
+            gc.collect()
+            time.sleep(gap)
+            t = time.perf_counter()
+            for _ in range(steps):
+                r.step()
+            r.sync()
+            times[r.name].append((time.perf_counter() - t) / steps)
+        if log:
+            log(f"  round {k + 1}/{rounds}: " + ", ".join(f"{n} {v[-1] * 1e3:.2f}" for n, v in times.items()))
+    return times
+
+
+def summary(samples: list[float]) -> dict:
+    a = np.asarray(samples)
+    return {
+        "median_ms": float(np.median(a) * 1e3),
+        "q1_ms": float(np.percentile(a, 25) * 1e3),
+        "q3_ms": float(np.percentile(a, 75) * 1e3),
+        "min_ms": float(a.min() * 1e3),
+        "samples_ms": [float(v * 1e3) for v in a],
+    }
+
+
+def matmul_peak(n: int = 1024, reps: int = 10) -> dict:
+    """The machine's measured float32 matmul peak (GFLOP/s): the best of XLA's and PyTorch's
+    ``n x n @ n x n``, best of ``reps``."""
+    import jax
+    import jax.numpy as jnp
+
+    out = {}
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    out["xla"] = 2 * n**3 / best / 1e9
+    try:
+        import torch
+
+        b = torch.from_numpy(np.asarray(a).copy())
+        b @ b
+        best = float("inf")
+        for _ in range(reps):
+            t = time.perf_counter()
+            b @ b
+            best = min(best, time.perf_counter() - t)
+        out["torch"] = 2 * n**3 / best / 1e9
+    except ImportError:
+        pass
+    out["peak"] = max(out.values())
+    return out
+
+
+def xla_memory(compiled: Any) -> int | None:
+    """Bytes of one compiled XLA step: arguments + outputs + temporaries (aliased buffers once)."""
+    try:
+        m = getattr(compiled, "compiled", compiled).memory_analysis()  # equinox wraps the executable
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes)
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None

@@ -1,0 +1,241 @@
+"""Runs the benchmark suite and writes ``bench/results/<tag>.json`` and ``<tag>.md``.
+
+    python -m bench.run            # the full run (about 10-15 minutes on 2 cores)
+    python -m bench.run --quick    # about a minute: fewer rounds, a slice of MNIST, no torch.compile
+
+All rows run in this one process, in interleaved rounds (machines are shared and noisy):
+the table reports medians with their interquartile range, and ratios of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bench import common
+from bench.common import BATCH, Row, first_call, interleaved, matmul_peak, summary, train_flops
+
+ROWS = ("fnn", "fnn+kernels", "raw", "raw+kernels", "stax", "flax", "equinox", "haiku", "torch", "torch.compile")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _version(mod: str) -> str | None:
+    try:
+        return importlib.import_module(mod).__version__
+    except Exception:  # noqa: BLE001 - an absent optional library
+        return None
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def builders(model: str, wanted: set[str], compile_ok: bool) -> list[tuple[str, Callable[[Any, Any], Row], str]]:
+    """``(key, build(x, y) -> Row, layout)`` for each wanted row that can run here."""
+    from bench import models_jax as mj
+
+    out: list[tuple[str, Callable, str]] = []
+    add = lambda key, fn, layout="NCHW": out.append((key, fn, layout)) if key in wanted else None
+    add("fnn", lambda x, y: mj.fnn_row(model, x, y))
+    if model == "lenet" and not mj.fnn_uses_kernels():
+        add("fnn+kernels", lambda x, y: mj.fnn_patched_row(model, x, y))
+    add("raw", lambda x, y: mj.raw_row(model, x, y))
+    if model == "lenet":
+        add("raw+kernels", lambda x, y: mj.raw_kernels_row(model, x, y))
+    add("stax", lambda x, y: mj.stax_row(model, x, y), "NHWC")
+    optional = {"flax": ("flax", "flax_row", "NHWC"), "equinox": ("equinox", "equinox_row", "NCHW"),
+                "haiku": ("haiku", "haiku_row", "NHWC")}  # fmt: skip
+    for key, (mod, fn, layout) in optional.items():
+        if _version(mod) is not None:
+            from bench import models_libs
+
+            build = getattr(models_libs, fn)
+            add(key, lambda x, y, f=build: f(model, x, y), layout)
+        elif key in wanted:
+            _log(f"skipping {key}: not installed (pip install -e '.[bench]')")
+    if _version("torch") is not None:
+        from bench import models_torch as mt
+
+        add("torch", lambda x, y: mt.torch_row(model, x, y))
+        if compile_ok:
+            add("torch.compile", lambda x, y: mt.torch_row(model, x, y, compiled=True))
+    return out
+
+
+def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_ok: bool, peak: float,
+                memory: bool = True) -> dict:
+    rows: list[Row] = []
+    meta: dict[str, dict] = {}
+    for key, build, layout in builders(model, wanted, compile_ok):
+        x, y = common.make_batch(model, BATCH, layout=layout)
+        _log(f"[{model}] building {key}")
+        try:
+            row = build(x, y)
+            first = first_call(row) if row.compile_s is None else row.compile_s
+            if memory and row.memory_fn is not None:
+                row.memory = row.memory_fn()
+        except Exception as e:  # noqa: BLE001 - one failing library must not stop the others
+            _log(f"[{model}] {key} failed: {type(e).__name__}: {e}")
+            meta[key] = {"error": f"{type(e).__name__}: {e}"}
+            continue
+        rows.append(row)
+        meta[row.name] = {"key": key, "first_call_s": first, "memory_bytes": row.memory, "memory_note": row.note,
+                          "layout": layout if model == "lenet" else "-"}  # fmt: skip
+    for r in rows:  # warm every row once more before timing
+        r.step()
+        r.sync()
+    _log(f"[{model}] timing {len(rows)} rows: {rounds} rounds x {steps} steps")
+    times = interleaved(rows, rounds, steps, log=_log)
+    flops = train_flops(model)
+    stats = {name: summary(v) for name, v in times.items()}
+    ref = stats.get("raw JAX", {}).get("median_ms")
+    fastest = min(s["median_ms"] for s in stats.values())
+    result = {}
+    for name, s in stats.items():
+        m = meta[name]
+        gflops = flops / (s["median_ms"] / 1e3) / 1e9
+        result[name] = {
+            **s, **m,
+            "compile_s": max(m["first_call_s"] - s["median_ms"] / 1e3, 0.0),
+            "ratio_raw_jax": s["median_ms"] / ref if ref else None,
+            "ratio_fastest": s["median_ms"] / fastest,
+            "gflops": gflops, "peak_fraction": gflops / peak,
+        }  # fmt: skip
+    for name, m in meta.items():
+        if "error" in m:
+            result[name] = m
+    return {"flops_per_step": flops, "rows": result}
+
+
+def table(model: str, res: dict) -> str:
+    head = ("| library | compile (s) | median step (ms) | IQR (ms) | × raw JAX | × fastest | GFLOP/s | % of peak "
+            "| step memory (MB) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines = [head]
+    rows = sorted(((n, r) for n, r in res["rows"].items() if "error" not in r), key=lambda kv: kv[1]["median_ms"])
+    for name, r in rows:
+        mem = f"{r['memory_bytes'] / 2**20:.1f}" if r.get("memory_bytes") else "–"
+        raw = f"{r['ratio_raw_jax']:.2f}" if r.get("ratio_raw_jax") else "–"
+        lines.append(
+            f"| {name} | {r['compile_s']:.2f} | {r['median_ms']:.2f} | {r['q1_ms']:.2f}–{r['q3_ms']:.2f} | {raw} "
+            f"| {r['ratio_fastest']:.2f} | {r['gflops']:.1f} | {100 * r['peak_fraction']:.0f} % | {mem} |"
+        )
+    for name, r in res["rows"].items():
+        if "error" in r:
+            lines.append(f"| {name} | failed: {r['error'][:80]} | | | | | | | |")
+    title = {"mlp": "MLP 784-512-512-10", "lenet": "LeNet-5 (1×32×32)"}[model]
+    mflop = res["flops_per_step"] / 1e6
+    return f"### {title}, batch {BATCH}, float32 — {mflop:.0f} MFLOP per step\n\n" + "\n".join(lines)
+
+
+def epoch_table(ep: dict) -> str:
+    lines = ["| model | bare steps (s/epoch) | fnn.fit (s/epoch) | fit / bare | steps |", "|---|---:|---:|---:|---:|"]
+    for model, e in ep.items():
+        b, f = np.median(e["bare steps"]), np.median(e["fnn.fit"])
+        lines.append(f"| {model} | {b:.3f} | {f:.3f} | {f / b:.3f} | {e['steps']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a one-minute run: few rounds, a slice of MNIST")
+    ap.add_argument("--models", nargs="+", default=list(common.MODELS), choices=common.MODELS)
+    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    ap.add_argument("--rounds", type=int, help="timing rounds (default 15, quick 5)")
+    ap.add_argument("--steps", type=int, help="steps per row per round (default 20, quick 5)")
+    ap.add_argument("--epoch-rounds", type=int, help="rounds of the epoch figure (default 5, quick 2; 0 skips it)")
+    ap.add_argument("--compile", dest="compile", action="store_true", default=None,
+                    help="include torch.compile (default: on, off with --quick)")
+    ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--memory", dest="memory", action="store_true", default=None,
+                    help="measure each step's memory (default: on, off with --quick; costs one more compile per row)")
+    ap.add_argument("--no-memory", dest="memory", action="store_false")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    ap.add_argument("--tag", help="output file name (default: quick or full-<date>)")
+    a = ap.parse_args(argv)
+    rounds = a.rounds or (5 if a.quick else 15)
+    steps = a.steps or (5 if a.quick else 20)
+    epoch_rounds = a.epoch_rounds if a.epoch_rounds is not None else (2 if a.quick else 5)
+    use_compile = (not a.quick) if a.compile is None else a.compile
+    use_memory = (not a.quick) if a.memory is None else a.memory
+    compile_ok = False
+    if use_compile and "torch.compile" in a.rows and _version("torch"):
+        from bench.models_torch import torch_compile_works
+
+        reason = torch_compile_works()
+        compile_ok = reason is None
+        if reason:
+            _log(f"skipping torch.compile: {reason}")
+    started = datetime.datetime.now()
+    load0 = os.getloadavg()
+    _log("measuring the matmul peak")
+    peak = matmul_peak()
+    out: dict[str, Any] = {
+        "started": started.isoformat(timespec="seconds"), "mode": "quick" if a.quick else "full",
+        "machine": machine(), "loadavg_start": load0, "rounds": rounds, "steps_per_round": steps, "batch": BATCH,
+        "versions": {m: _version(m) for m in ("jax", "jaxlib", "optax", "flax", "equinox", "haiku", "torch")},
+        "matmul_peak_gflops": peak, "torch_compile": compile_ok, "models": {},
+    }  # fmt: skip
+    for model in a.models:
+        out["models"][model] = bench_model(model, set(a.rows), rounds, steps, compile_ok, peak["peak"], use_memory)
+    if epoch_rounds > 0 and "fnn" in a.rows:
+        from bench.epoch import run_epochs
+
+        out["epoch"] = {}
+        limit = 20 * BATCH if a.quick else None
+        for model in a.models:
+            _log(f"[{model}] epoch figure")
+            times = run_epochs(model, epoch_rounds, limit, log=_log)
+            n = limit or 60000
+            out["epoch"][model] = {**times, "steps": n // BATCH}
+    out["loadavg_end"] = os.getloadavg()
+    out["seconds"] = (datetime.datetime.now() - started).total_seconds()
+    md = render(out)
+    tag = a.tag or ("quick" if a.quick else f"full-{started:%Y%m%d-%H%M}")
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, f"{tag}.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    with open(os.path.join(a.out, f"{tag}.md"), "w") as f:
+        f.write(md)
+    print(md)
+    return out
+
+
+def render(out: dict) -> str:
+    m, p = out["machine"], out["matmul_peak_gflops"]
+    v = ", ".join(f"{k} {val}" for k, val in out["versions"].items() if val)
+    parts = [
+        f"## {out['mode']} run, {out['started']}",
+        "",
+        f"{m['cpu']}, {m['cores']} cores; load average {out['loadavg_start'][0]:.2f} at start, "
+        f"{out['loadavg_end'][0]:.2f} at end; {out['seconds']:.0f} s in all. {v}.",
+        f"Matmul peak (1024², float32): XLA {p['xla']:.0f} GFLOP/s"
+        + (f", PyTorch {p['torch']:.0f} GFLOP/s" if "torch" in p else "")
+        + f". {out['rounds']} interleaved rounds × {out['steps_per_round']} steps per row.",
+    ]
+    for model, res in out["models"].items():
+        parts += ["", table(model, res)]
+    if "epoch" in out:
+        parts += ["", "### One epoch of MNIST: fnn.fit vs bare jitted steps (medians)", "", epoch_table(out["epoch"])]
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    main()
