@@ -63,9 +63,10 @@ def jacobian_error(
 
     if x0.size == 0:
         return 0.0
-    analytic = jax.jacrev(g)(x0)
+    # Compiled, not op by op: eager dispatch would compile every small op separately.
+    analytic = jax.jit(jax.jacrev(g))(x0)
     basis = jnp.eye(x0.size, dtype=jnp.float64) * eps
-    numeric = jax.vmap(lambda d: (g(x0 + d) - g(x0 - d)) / (2 * eps), out_axes=1)(basis)
+    numeric = jax.jit(jax.vmap(lambda d: (g(x0 + d) - g(x0 - d)) / (2 * eps), out_axes=1))(basis)
     return float(jnp.max(jnp.abs(analytic - numeric))) if analytic.size else 0.0
 
 
@@ -171,19 +172,20 @@ def check_layer(
     assert jax.tree.structure(new_state) == jax.tree.structure(state), f"{module.name}: state structure changed"
     for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state)):
         assert (a.shape, a.dtype) == (b.shape, b.dtype), f"{module.name}: state leaf changed shape or dtype"
-    # 3. jit = eager
-    y_jit, _ = jax.jit(lambda p, s, x: apply(p, s, x))(params, state, x)
+    # 3. jit = eager (the only eager call: everything below is compiled, which is much faster)
+    run = jax.jit(lambda p, s, x: apply(p, s, x))
+    y_jit, _ = run(params, state, x)
     assert _allclose(y, y_jit, 1e-6, 1e-6), f"{module.name}: jit differs from eager"
     # 4. eval deterministic, no key needed
-    y2, _ = apply(params, state, x)
-    assert _allclose(y, y2, 0, 0), f"{module.name}: eval mode is not deterministic"
+    y2, _ = run(params, state, x)
+    assert _allclose(y_jit, y2, 0, 0), f"{module.name}: eval mode is not deterministic"
     # 5. vmap = batched
     if batched:
-        y_vmap = jax.vmap(lambda xi: apply(params, state, xi)[0])(x)
+        y_vmap = jax.jit(jax.vmap(lambda xi: apply(params, state, xi)[0]))(x)
         assert _allclose(y, y_vmap, 1e-6, 1e-6), f"{module.name}: vmap over examples differs from the batched call"
     # 6. train mode runs and keeps the state structure
     key = jax.random.key(3) if train_rng else None
-    yt, st = apply(params, state, x, rng=key, train=True)
+    yt, st = jax.jit(lambda p, s, x, k: apply(p, s, x, rng=k, train=True))(params, state, x, key)
     assert jax.tree.structure(st) == jax.tree.structure(state), f"{module.name}: train-mode state structure changed"
     # 7. finite differences, in float64 (index-input layers init float32 params)
     if grads:
