@@ -13,8 +13,8 @@ ClassNLLCriterion (together: cross-entropy). It takes 32×32 images:
 
 Training: Adam with a cosine learning-rate decay to 0 over the run, mini-batches shuffled anew
 each epoch, evaluation on the test set after every epoch. A tqdm bar shows the running loss.
-Written to ``--out`` (default ``runs/``): ``lenet5_<data>.safetensors`` (params, written
-atomically, with the history and the test accuracy in its metadata) and ``lenet5_<data>.png``
+Written to ``--out`` (default ``runs/``): ``lenet_<data>.safetensors`` (params, written
+atomically, with the history and the test accuracy in its metadata) and ``lenet_<data>.png``
 (loss and accuracy per epoch).
 """
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"test accuracy: {100 * acc:.2f} % ({round(acc * len(test))}/{len(test)}) after {epochs} epochs "
           f"({int(ts.step)} steps of {batch_size}); wall-clock {seconds:.1f} s")
 
-    stem = os.path.join(args.out, f"lenet5_{name}")
+    stem = os.path.join(args.out, f"lenet_{name}")
     meta = {"model": "lenet5", "data": name, "epochs": epochs, "batch_size": batch_size, "lr": lr,
             "seed": args.seed, "test_accuracy": acc, "seconds": seconds, "history": history}
     save(stem + ".safetensors", params=ts.params, state=ts.state, step=int(ts.step), meta=meta)

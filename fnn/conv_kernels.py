@@ -275,6 +275,35 @@ def _max_taps_jvp(window: tuple[int, ...], strides: tuple[int, ...], primals: tu
     return y, dy
 
 
+def _blocks(x: Array, window: tuple[int, ...]) -> Array:
+    """``(..., n1, ..., nk) -> (..., n1/k1, k1, ..., nk/kk, kk)`` (a free reshape)."""
+    lead = x.shape[: x.ndim - len(window)]
+    dims = x.shape[x.ndim - len(window):]
+    return jnp.reshape(x, lead + tuple(v for n, k in zip(dims, window, strict=True) for v in (n // k, k)))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _max_blocks(x: Array, window: tuple[int, ...]) -> Array:
+    """Max over non-overlapping windows that tile the trailing dims exactly."""
+    return _max_taps(x, window, window)
+
+
+@_max_blocks.defjvp
+def _max_blocks_jvp(window: tuple[int, ...], primals: tuple, tangents: tuple) -> tuple:
+    # The tangent is sum_window(mask * t) with a full-resolution one-hot mask of each window's first
+    # maximum, so its transpose (the backward pass) is one fused select: dx = where(mask, dy[up], 0).
+    (x,), (t,) = primals, tangents
+    y = _max_taps(x, window, window)
+    outs = y.shape[y.ndim - len(window):]
+    masks = _first_max(_taps(x, window, window, outs), y)  # one per window position, at output resolution
+    nd, lead = len(window), y.ndim - len(window)
+    m = jnp.stack(masks, axis=-1).reshape(y.shape + window)  # (..., o1..ok, k1..kk)
+    order = list(range(lead)) + [a for i in range(nd) for a in (lead + i, lead + nd + i)]
+    m = jnp.transpose(m, order).reshape(x.shape)
+    picked = jnp.where(m, t, jnp.zeros_like(t))
+    return y, jnp.sum(_blocks(picked, window), axis=tuple(range(lead + 1, lead + 2 * nd, 2)))
+
+
 def use_max_taps(window: Sequence[int], strides: Sequence[int]) -> bool:
     """Whether :func:`max_pool` beats ``reduce_window`` (forward + backward) on XLA:CPU for this window.
 
@@ -312,4 +341,10 @@ def max_pool(x: Array, window: Sequence[int], strides: Sequence[int] | None = No
     if padding is not None and any(lo or hi for lo, hi in padding):
         widths = [(0, 0)] * (x.ndim - len(window)) + [(int(lo), int(hi)) for lo, hi in padding]
         x = jnp.pad(x, widths, constant_values=-jnp.inf)
+    dims = x.shape[x.ndim - len(window):]
+    if strides == window and all(n >= k for n, k in zip(dims, window, strict=True)):
+        used = [n // k * k for n, k in zip(dims, window, strict=True)]
+        if used != list(dims):  # floor mode: the tail that fills no window is dropped
+            x = lax.slice(x, [0] * x.ndim, list(x.shape[: x.ndim - len(window)]) + used)
+        return _max_blocks(x, window)
     return _max_taps(x, window, strides)

@@ -51,10 +51,10 @@ def test_main_job_on_the_digits_writes_params_and_plot(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "data: digits, 1500 train / 297 test" in out
     assert meta["test_accuracy"] > 0.8 and len(meta["history"]["eval_accuracy"]) == 2
-    assert (tmp_path / "lenet5_digits.png").stat().st_size > 0
+    assert (tmp_path / "lenet_digits.png").stat().st_size > 0
     model = example("train_lenet").lenet5()
     _, like = model.init(jax.random.key(0), (-1, 1, 32, 32))
-    ckpt = load(tmp_path / "lenet5_digits.safetensors", like={"params": like})
+    ckpt = load(tmp_path / "lenet_digits.safetensors", like={"params": like})
     assert ckpt.meta["test_accuracy"] == meta["test_accuracy"] and ckpt.step == 2 * (1500 // 32)
     _, test = load_digits(size=32)
     got = evaluate(model, ckpt.params, test)["accuracy"]

@@ -56,6 +56,7 @@ def classifier(dropout: float = 0.0, batchnorm: bool = False):
 MODEL = classifier()
 NLL = fnn.ClassNLLCriterion()
 SGD = optax.sgd(0.1)
+SGD0 = optax.sgd(0.0)  # learning rate 0: the params stay at their init
 
 
 def blobs(n: int = 12, seed: int = 0):
@@ -137,9 +138,11 @@ def test_each_epoch_draws_a_new_permutation_and_once_reuses_the_first():
     def order(out, target):  # the batch order, as the digits of one number
         return jnp.sum(target[:, 0] * 10.0 ** jnp.arange(n - 1, -1, -1.0))
 
+    model, zero = fnn.Linear(1, 1), lambda o, t: jnp.mean(o * 0.0)
+
     def epoch_orders(shuffle):
-        ts = fit(fnn.Linear(1, 1), lambda o, t: jnp.mean(o * 0.0), optax.sgd(0.0), (x, x), epochs=3, batch_size=n,
-                 rng=1, shuffle=shuffle, metrics={"order": order}, progress=False)
+        ts = fit(model, zero, SGD0, (x, x), epochs=3, batch_size=n, rng=1, shuffle=shuffle,
+                 metrics={"order": order}, progress=False)
         return [[int(d) for d in f"{int(round(v)):06d}"] for v in ts.history["order"]]
 
     key = jax.random.split(jax.random.key(1))[1]
@@ -188,7 +191,7 @@ def test_drop_last_false_masks_the_padding_exactly():
     model = MODEL
     _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
     full = float(nll(model.apply(params, x), y))
-    ts = fit(model, NLL, optax.sgd(0.0), (x, y), epochs=1, batch_size=4, params=params, rng=0,
+    ts = fit(model, NLL, SGD0, (x, y), epochs=1, batch_size=4, params=params, rng=0,
              drop_last=False, progress=False)
     assert int(ts.step) == 3  # 4 + 4 + 2 (padded to 4, two examples masked)
     np.testing.assert_allclose(ts.history["loss"][0], full, rtol=1e-12)  # mean over all 10 examples
@@ -198,7 +201,7 @@ def test_drop_last_false_masks_the_padding_exactly():
 
 def test_drop_last_false_last_step_equals_a_step_on_the_partial_batch():
     x, y = blobs(10)
-    model, opt = classifier(), optax.sgd(0.5)
+    model, opt = MODEL, SGD
     _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
     ts = fit(model, NLL, opt, (x, y), epochs=1, batch_size=4, params=params, rng=0,
              drop_last=False, shuffle=False, progress=False)
@@ -213,7 +216,7 @@ def test_drop_last_true_drops_the_remainder_each_epoch():
     x, y = blobs(10)
     model = MODEL
     _, params = model.init(jax.random.key(0), (-1, 4), jnp.float64)
-    ts = fit(model, NLL, optax.sgd(0.0), (x, y), epochs=1, batch_size=4, params=params, rng=0,
+    ts = fit(model, NLL, SGD0, (x, y), epochs=1, batch_size=4, params=params, rng=0,
              shuffle=False, progress=False)
     assert int(ts.step) == 2
     np.testing.assert_allclose(ts.history["loss"][0], float(nll(model.apply(params, x[:8]), y[:8])), rtol=1e-12)
