@@ -13,7 +13,8 @@ QUICK = ["nn_intro.py", "sparse_dense_linear.py", "mlp_sgd.py", "multiclass_hing
 
 @pytest.mark.parametrize("script", QUICK)
 def test_example_runs(script, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg")
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / script)], cwd=tmp_path, env=env, capture_output=True, text=True,
         timeout=300,
