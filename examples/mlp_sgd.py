@@ -40,8 +40,8 @@ params = unflatten(fnn.get_parameters(mlp.init(jax.random.key(0), (-1, F), jnp.f
 for epoch in range(5):
     preds = mlp.apply(params, X)
     loss = mse(preds, y)
-    dL_dpreds = mse.backward(preds, y)  # the criterion's gradInput
-    _, grads = fnn.backward(mlp, params, X, dL_dpreds)  # mlp:backward(X, dLdpreds)
+    dloss_dpreds = mse.backward(preds, y)  # the criterion's gradInput
+    _, grads = fnn.backward(mlp, params, X, dloss_dpreds)  # mlp:backward(X, dLdpreds)
     params = fnn.update_parameters(params, grads, eta)
     print(f"epoch {epoch + 1}, loss: {float(loss):.10f} (update_parameters)")
     assert abs(float(loss) - losses[epoch]) < 1e-12  # the two loops are the same algorithm

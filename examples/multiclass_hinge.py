@@ -45,7 +45,7 @@ xs = centers[labels] + 0.7 * jax.random.normal(key, (150, 2), jnp.float64)
 model = fnn.Linear(2, 3)
 _, params = model.init(jax.random.key(1), (-1, 2), jnp.float64)
 step = jax.jit(jax.value_and_grad(lambda p: multiclass_hinge(model.apply(p, xs), labels)))
-for epoch in range(50):
+for _ in range(50):
     loss, grads = step(params)
     params = fnn.update_parameters(params, grads, 0.1)
 acc = float(jnp.mean(jnp.argmax(model.apply(params, xs), axis=1) == labels))

@@ -13,7 +13,7 @@ import optax
 import fnn
 
 D_o, D_d, D_h = 5, 3, 2
-spAndDenseLinear = fnn.Sequential(
+spAndDenseLinear = fnn.Sequential(  # noqa: N816 (the tutorial's name)
     fnn.ParallelTable(fnn.LookupTable(D_o, D_h), fnn.Linear(D_d, D_h)),
     fnn.CAddTable(),
 )

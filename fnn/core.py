@@ -93,7 +93,7 @@ def as_input(x: Any) -> Any:
     """Converts numpy arrays and Python numbers to jax arrays; lists and tuples stay tables."""
     if isinstance(x, (tuple, list)):
         return tuple(as_input(e) for e in x)
-    if isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer):
+    if isinstance(x, (jax.Array, jax.core.Tracer)):
         return x
     return jnp.asarray(x)
 
@@ -144,7 +144,7 @@ def recording() -> Iterator[list]:
 
 
 @contextlib.contextmanager
-def apply_hook(hook: Callable[[tuple, "Module", Any], Any]) -> Iterator[None]:
+def apply_hook(hook: Callable[[tuple, Module, Any], Any]) -> Iterator[None]:
     """Calls ``hook(path, module, output)`` on every module output during apply (debugging)."""
     token = _APPLY_HOOK.set(hook)
     try:
@@ -159,7 +159,7 @@ def current_path() -> tuple:
 
 
 @contextlib.contextmanager
-def _at(index: int | str, container: "Module") -> Iterator[None]:
+def _at(index: int | str, container: Module) -> Iterator[None]:
     token = _PATH.set(_PATH.get() + (index,))
     try:
         yield
@@ -172,7 +172,7 @@ def _at(index: int | str, container: "Module") -> Iterator[None]:
 # --------------------------------------------------------------------------- the Module
 
 
-def _check_call(module: "Module", rng: Any, train: Any) -> None:
+def _check_call(module: Module, rng: Any, train: Any) -> None:
     if not isinstance(train, bool):
         raise FnnError(
             f"{module.name}: train must be a Python bool, got {type(train).__name__}. "
@@ -202,11 +202,11 @@ class Module:
     name: str
     init_fn: Callable
     apply_fn: Callable
-    children: tuple["Module", ...] = ()
+    children: tuple[Module, ...] = ()
     has_state: bool = False
     kind: str = ""
-    render: Callable[["Module"], str] | None = None
-    rebuild: Callable[[tuple["Module", ...]], "Module"] | None = None
+    render: Callable[[Module], str] | None = None
+    rebuild: Callable[[tuple[Module, ...]], Module] | None = None
     config: dict = dataclasses.field(default_factory=dict)
 
     # -- the plain pair ---------------------------------------------------------------
@@ -252,16 +252,16 @@ class Module:
 
     # -- the stateful pair ------------------------------------------------------------
     @property
-    def stateful(self) -> "StatefulPair":
+    def stateful(self) -> StatefulPair:
         """The stateful view: ``init -> (out_shape, params, state)``, ``apply -> (y, state)``."""
         return StatefulPair(self)
 
     # -- containers -------------------------------------------------------------------
-    def __getitem__(self, index: int) -> "Module":
+    def __getitem__(self, index: int) -> Module:
         """The child at ``index`` (0-based; torch7's ``get(i)`` was 1-based)."""
         return self.children[index]
 
-    def add(self, module: "Module") -> "Module":
+    def add(self, module: Module) -> Module:
         """A new container with ``module`` appended (torch7's ``:add``, without mutation)."""
         if self.rebuild is None:
             raise FnnError(f"{self.name} is not a container; only containers take add()")
@@ -275,7 +275,7 @@ class Module:
     __repr__ = __str__
 
     # -- helpers ----------------------------------------------------------------------
-    def _stateful_leaf(self, path: tuple = ()) -> tuple[tuple, "Module"] | None:
+    def _stateful_leaf(self, path: tuple = ()) -> tuple[tuple, Module] | None:
         if not self.has_state:
             return None
         for i, child in enumerate(self.children):
@@ -496,7 +496,9 @@ def leaf(
     return module
 
 
-def elementwise(name: str, fn: Callable[[Array], Array], *, kind: str | None = None, config: dict | None = None) -> Module:
+def elementwise(
+    name: str, fn: Callable[[Array], Array], *, kind: str | None = None, config: dict | None = None
+) -> Module:
     """A parameter-free element-wise layer ``y = fn(x)`` of any shape."""
     return leaf(name, lambda p, x, *, rng, train: fn(x), kind=kind or name.removeprefix("nn."), config=config)
 

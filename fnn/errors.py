@@ -22,7 +22,7 @@ class FnnError(Exception):
         self.message = message
         self.path: tuple[int | str, ...] = ()
 
-    def at(self, index: int | str, container: str) -> "FnnError":
+    def at(self, index: int | str, container: str) -> FnnError:
         """Prefixes ``index`` to the path and notes the container (PEP 678)."""
         self.path = (index,) + self.path
         self.add_note(f"  inside child [{index}] of {container}")

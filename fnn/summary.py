@@ -26,7 +26,8 @@ def _leaf_text(tree: Any) -> str:
 
 def _count(tree: Any) -> tuple[int, int]:
     leaves = jax.tree.leaves(tree)
-    return int(sum(np.prod(v.shape) for v in leaves)), int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in leaves))
+    count = sum(np.prod(v.shape) for v in leaves)
+    return int(count), int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in leaves))
 
 
 def summary_rows(model: Module, input_shape: ShapeTree, dtype: Any = None) -> list[dict]:

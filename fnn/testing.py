@@ -45,7 +45,9 @@ def jacobian_error(
     """
     for a in args:
         if jnp.result_type(a) != jnp.float64:
-            raise FnnError("jacobian_error needs float64 inputs: enable jax_enable_x64 and cast with .astype(jnp.float64)")
+            raise FnnError(
+                "jacobian_error needs float64 inputs: enable jax_enable_x64 and cast with .astype(jnp.float64)"
+            )
     flat_args = [jnp.ravel(a) for a in args]
     sizes = [a.size for a in flat_args]
     x0 = jnp.concatenate(flat_args) if flat_args else jnp.zeros((0,), jnp.float64)
@@ -104,8 +106,10 @@ def check_gradients(
     return err
 
 
-def random_input(shape: Any, dtype: Any = jnp.float64, *, key: jax.Array | None = None, low: float = -2, high: float = 2,
-                 index_range: int = 3) -> Any:
+def random_input(
+    shape: Any, dtype: Any = jnp.float64, *, key: jax.Array | None = None, low: float = -2, high: float = 2,
+    index_range: int = 3,
+) -> Any:
     """A random input for ``shape`` (a table gives a tuple): ``U(low, high)`` floats,
     or integers in ``[0, index_range)`` for integer dtypes."""
     key = jax.random.key(1) if key is None else key

@@ -9,7 +9,8 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-MNIST_PATH = os.environ.get("FNN_MNIST", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz"))
+_DEFAULT_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
+MNIST_PATH = os.environ.get("FNN_MNIST", _DEFAULT_MNIST)
 
 
 def torch_or_skip():

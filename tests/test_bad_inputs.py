@@ -52,7 +52,8 @@ CASES = [
     # ---- shapes and ranks at init
     ("linear-in-features", lambda: fnn.Linear(784, 128).init(K, (-1, 785)), ShapeError,
      ["nn.Linear(784 -> 128)", "(..., 784)", "(-1, 785)"]),
-    ("nested-path", lambda: fnn.Sequential(fnn.Linear(4, 3), fnn.Sequential(fnn.ReLU(), fnn.Linear(4, 2))).init(K, (-1, 4)),
+    ("nested-path",
+     lambda: fnn.Sequential(fnn.Linear(4, 3), fnn.Sequential(fnn.ReLU(), fnn.Linear(4, 2))).init(K, (-1, 4)),
      ShapeError, ["at [1][1]", "nn.Linear(4 -> 2)", "(-1, 3)"]),
     ("conv-channels", lambda: fnn.SpatialConvolution(1, 6, 5, 5).init(K, (-1, 3, 32, 32)), ShapeError,
      ["nn.SpatialConvolution(1 -> 6, 5x5)", "(-1, 3, 32, 32)"]),
@@ -86,7 +87,8 @@ CASES = [
      DTypeError, ["nn.LookupTable", "float32"]),
     ("linear-int-input", lambda: init_apply(fnn.Linear(3, 2), (3,), jnp.ones(3, jnp.int32)), DTypeError,
      ["nn.Linear(3 -> 2)", "floating-point", "int32"]),
-    ("conv-int-input", lambda: init_apply(fnn.SpatialConvolution(1, 2, 3, 3), (1, 5, 5), jnp.ones((1, 5, 5), jnp.int32)),
+    ("conv-int-input",
+     lambda: init_apply(fnn.SpatialConvolution(1, 2, 3, 3), (1, 5, 5), jnp.ones((1, 5, 5), jnp.int32)),
      DTypeError, ["nn.SpatialConvolution", "int32"]),
     ("mixed-precision", lambda: init_apply(fnn.Linear(3, 2), (3,), jnp.ones(3, jnp.float64)), DTypeError,
      ["nn.Linear(3 -> 2)", "float64", "float32"]),
@@ -126,8 +128,9 @@ CASES = [
     # ---- randomness and state
     ("dropout-no-rng", lambda: init_apply(fnn.Dropout(0.5), (4,), jnp.ones(4, F32), train=True), MissingRNGError,
      ["nn.Dropout", "rng=jax.random.key"]),
-    ("nested-dropout-no-rng", lambda: init_apply(fnn.Sequential(fnn.Linear(4, 4), fnn.Dropout(0.5)), (4,),
-                                                  jnp.ones(4, F32), train=True), MissingRNGError, ["at [1]", "nn.Dropout"]),
+    ("nested-dropout-no-rng",
+     lambda: init_apply(fnn.Sequential(fnn.Linear(4, 4), fnn.Dropout(0.5)), (4,), jnp.ones(4, F32), train=True),
+     MissingRNGError, ["at [1]", "nn.Dropout"]),
     ("plain-pair-on-batchnorm", lambda: fnn.Sequential(fnn.Linear(3, 3), fnn.BatchNormalization(3)).init(K, (-1, 3)),
      StatefulModelError, ["nn.BatchNormalization", "at [1]", "model.stateful"]),
     ("train-flag-traced", lambda: init_apply(fnn.Linear(2, 2), (2,), jnp.ones(2, F32), train=jnp.array(True)),
@@ -215,5 +218,6 @@ def test_no_pickle_in_fnn():
     root = os.path.join(os.path.dirname(__file__), "..", "fnn")
     for name in os.listdir(root):
         if name.endswith(".py"):
-            text = open(os.path.join(root, name)).read()
+            with open(os.path.join(root, name)) as f:
+                text = f.read()
             assert "allow_pickle=True" not in text and "import pickle" not in text, name
