@@ -25,8 +25,8 @@ def test_sparse_and_dense_linear_prints_torch7s_tree_and_computes_wo_xo_plus_wd_
     )
     _, params = model.init(jax.random.key(287), ((1,), (1, D_d)), (jnp.int32, jnp.float64))
     x_o, x_d = jnp.array([1]), jnp.array([[0.6086, 0.0635, -0.0813]])
-    lookup, linear = params[0]
-    expected = lookup["weight"][1] + x_d @ linear["weight"].T + linear["bias"]
+    (lookup, linear), _ = params
+    expected = lookup["weight"][1:2] + x_d @ linear["weight"].T + linear["bias"][None]
     np.testing.assert_allclose(model.apply(params, (x_o, x_d)), expected, rtol=1e-12)
 
 
