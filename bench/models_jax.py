@@ -16,7 +16,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from bench.common import LR, Row, xla_memory
@@ -211,7 +210,7 @@ class _KernelLax:
     def reduce_window(x: Any, init: Any, op: Any, window: Any, strides: Any, padding: Any, *a: Any, **kw: Any) -> Any:
         from fnn import conv_kernels as ck
 
-        if op is lax.max and not a and not kw and not isinstance(padding, str) and np.prod(window) <= 16:
+        if op is lax.max and not a and not kw and not isinstance(padding, str) and ck.use_max_taps(window, strides):
             return ck.max_pool(x, window, strides, padding)
         return lax.reduce_window(x, init, op, window, strides, padding, *a, **kw)
 
@@ -230,7 +229,7 @@ def kernels_patch() -> Iterator[None]:
         _conv.lax, _pool.lax = saved
 
 
-def fnn_patched_row(model: str, x: Any, y: Any) -> Row:
+def fnn_patched_row(model: str, x: Any, y: Any, memory: bool = True) -> Row:
     """fnn with the proposed conv/pool patch applied while it traces (LeNet only)."""
     with kernels_patch():
         row = fnn_row(model, x, y, name="fnn + kernels patch")
@@ -238,6 +237,7 @@ def fnn_patched_row(model: str, x: Any, y: Any) -> Row:
         row.step()  # traces and compiles under the patch; later calls reuse the executable
         row.sync()
         row.compile_s = time.perf_counter() - t
-        row.memory = row.memory_fn()
+        if memory:
+            row.memory = row.memory_fn()
         row.memory_fn = None
     return row

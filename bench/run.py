@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +28,11 @@ from bench.common import BATCH, Row, first_call, interleaved, matmul_peak, summa
 ROWS = ("fnn", "fnn+kernels", "raw", "raw+kernels", "stax", "flax", "equinox", "haiku", "torch", "torch.compile")
 
 
+_T0 = time.perf_counter()
+
+
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 def _version(mod: str) -> str | None:
@@ -48,7 +52,7 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
-def builders(model: str, wanted: set[str], compile_ok: bool) -> list[tuple[str, Callable[[Any, Any], Row], str]]:
+def builders(model: str, wanted: set[str], compile_ok: bool, memory: bool = True) -> list[tuple[str, Callable, str]]:
     """``(key, build(x, y) -> Row, layout)`` for each wanted row that can run here."""
     from bench import models_jax as mj
 
@@ -56,7 +60,7 @@ def builders(model: str, wanted: set[str], compile_ok: bool) -> list[tuple[str, 
     add = lambda key, fn, layout="NCHW": out.append((key, fn, layout)) if key in wanted else None
     add("fnn", lambda x, y: mj.fnn_row(model, x, y))
     if model == "lenet" and not mj.fnn_uses_kernels():
-        add("fnn+kernels", lambda x, y: mj.fnn_patched_row(model, x, y))
+        add("fnn+kernels", lambda x, y: mj.fnn_patched_row(model, x, y, memory))
     add("raw", lambda x, y: mj.raw_row(model, x, y))
     if model == "lenet":
         add("raw+kernels", lambda x, y: mj.raw_kernels_row(model, x, y))
@@ -84,7 +88,7 @@ def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_o
                 memory: bool = True) -> dict:
     rows: list[Row] = []
     meta: dict[str, dict] = {}
-    for key, build, layout in builders(model, wanted, compile_ok):
+    for key, build, layout in builders(model, wanted, compile_ok, memory):
         x, y = common.make_batch(model, BATCH, layout=layout)
         _log(f"[{model}] building {key}")
         try:
@@ -158,8 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="a one-minute run: few rounds, a slice of MNIST")
     ap.add_argument("--models", nargs="+", default=list(common.MODELS), choices=common.MODELS)
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    ap.add_argument("--rounds", type=int, help="timing rounds (default 15, quick 5)")
-    ap.add_argument("--steps", type=int, help="steps per row per round (default 20, quick 5)")
+    ap.add_argument("--rounds", type=int, help="timing rounds (default 15, quick 4)")
+    ap.add_argument("--steps", type=int, help="steps per row per round (default 20, quick 4)")
     ap.add_argument("--epoch-rounds", type=int, help="rounds of the epoch figure (default 5, quick 2; 0 skips it)")
     ap.add_argument("--compile", dest="compile", action="store_true", default=None,
                     help="include torch.compile (default: on, off with --quick)")
@@ -170,8 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--tag", help="output file name (default: quick or full-<date>)")
     a = ap.parse_args(argv)
-    rounds = a.rounds or (5 if a.quick else 15)
-    steps = a.steps or (5 if a.quick else 20)
+    rounds = a.rounds or (4 if a.quick else 15)
+    steps = a.steps or (4 if a.quick else 20)
     epoch_rounds = a.epoch_rounds if a.epoch_rounds is not None else (2 if a.quick else 5)
     use_compile = (not a.quick) if a.compile is None else a.compile
     use_memory = (not a.quick) if a.memory is None else a.memory
