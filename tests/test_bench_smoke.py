@@ -1,0 +1,34 @@
+"""The benchmark harness (``bench/``) runs end to end on a tiny budget and writes its table and JSON.
+
+No timing is asserted: only that every requested row ran, the figures are consistent with each
+other, and the files are written (the measured figures live in ``bench/README.md``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+bench_run = pytest.importorskip("bench.run", reason="run from the repository root to import bench/")
+common = pytest.importorskip("bench.common")
+
+
+def test_nominal_flops():
+    assert common.train_flops("mlp") == 3 * 2 * 128 * (784 * 512 + 512 * 512 + 512 * 10) - 2 * 128 * 784 * 512
+    assert 280e6 < common.train_flops("lenet") < 300e6
+
+
+def test_a_tiny_run_writes_its_table(tmp_path):
+    out = bench_run.main(["--models", "mlp", "--rows", "fnn", "raw", "--rounds", "2", "--steps", "1",
+                          "--epoch-rounds", "0", "--no-memory", "--no-compile", "--out", str(tmp_path),
+                          "--tag", "smoke"])
+    rows = out["models"]["mlp"]["rows"]
+    assert set(rows) == {"fnn", "raw JAX"}
+    assert rows["raw JAX"]["ratio_raw_jax"] == pytest.approx(1.0)
+    assert min(r["ratio_fastest"] for r in rows.values()) == pytest.approx(1.0)
+    assert all(len(r["samples_ms"]) == 2 and r["median_ms"] > 0 for r in rows.values())
+    saved = json.loads((tmp_path / "smoke.json").read_text())
+    assert saved["models"]["mlp"]["flops_per_step"] == common.train_flops("mlp")
+    table = (tmp_path / "smoke.md").read_text()
+    assert "| fnn |" in table and "| raw JAX |" in table
