@@ -1,7 +1,7 @@
 """Runs the benchmark suite and writes ``bench/results/<tag>.json`` and ``<tag>.md``.
 
     python -m bench.run            # the full run (about 10-15 minutes on 2 cores)
-    python -m bench.run --quick    # about a minute: fewer rounds, a slice of MNIST, no torch.compile
+    python -m bench.run --quick    # about a minute (two under load): fewer rounds, a slice of MNIST, no torch.compile
 
 All rows run in this one process, in interleaved rounds (machines are shared and noisy):
 the table reports medians with their interquartile range, and ratios of medians.
