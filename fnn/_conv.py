@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from fnn import _windows as win
+from fnn import conv_kernels
 from fnn.core import Module, format_shape, is_shape, leaf, uniform
 from fnn.errors import ConfigError, ShapeError
 
@@ -130,8 +131,11 @@ def conv_layer(
             for a, lohi in zip(spatial, pads, strict=True):
                 widths[a] = lohi
             xb = jnp.pad(xb, widths, mode=mode)
-        y = lax.conv_general_dilated(xb, jnp.reshape(w, rhs_shape), stride, conv_pads, rhs_dilation=dilation,
-                                     dimension_numbers=dn, feature_group_count=groups)
+        if lhs == "NCHW":  # torch-layout 2-D: the banded-GEMM form on CPU where it is faster
+            y = conv_kernels.conv2d(xb, jnp.reshape(w, rhs_shape), stride, conv_pads, dilation, groups)
+        else:
+            y = lax.conv_general_dilated(xb, jnp.reshape(w, rhs_shape), stride, conv_pads, rhs_dilation=dilation,
+                                         dimension_numbers=dn, feature_group_count=groups)
         if bias:
             y = y + jnp.reshape(p["bias"], bshape)
         return y[0] if single else y
