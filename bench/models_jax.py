@@ -8,7 +8,6 @@ with the params and optimizer state donated (updated in place), and takes plain 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -105,7 +104,9 @@ def raw_kernels_row(model: str, x: Any, y: Any) -> Row:
     """Raw JAX with fnn's CPU kernels for the convolutions and the pooling (LeNet only)."""
     from fnn import conv_kernels as ck
 
-    step = raw_step(model, conv=lambda x, w: ck.conv2d(x, w), pool=lambda x: ck.max_pool(x, (2, 2)))
+    window = (1, 1, 2, 2)
+    step = raw_step(model, conv=lambda x, w: ck.conv2d(x, w),
+                    pool=lambda x: ck.reduce_max(x, window, window, [(0, 0)] * 4))
     return jax_row("raw JAX + fnn kernels", step, (raw_params(model),), x, y)
 
 
@@ -179,62 +180,29 @@ def fnn_row(model: str, x: Any, y: Any, name: str = "fnn") -> Row:
     return Row(name, run, lambda: jax.block_until_ready(box["loss"]), memory, "XLA buffer assignment")
 
 
-# --------------------------------------------------------------------------- the proposed fnn patch, in-process
-
-
-def fnn_uses_kernels() -> bool:
-    """Whether fnn's convolution layers already call :mod:`fnn.conv_kernels`."""
-    from fnn import _conv
-
-    return "conv_kernels" in inspect.getsource(_conv)
-
-
-class _KernelLax:
-    """``jax.lax`` with the two calls of fnn's conv/pool builders routed to :mod:`fnn.conv_kernels`."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(lax, name)
-
-    @staticmethod
-    def conv_general_dilated(x: Any, w: Any, strides: Any, padding: Any, *, rhs_dilation: Any = None,
-                             dimension_numbers: Any = None, feature_group_count: int = 1, **kw: Any) -> Any:
-        from fnn import conv_kernels as ck
-
-        if tuple(dimension_numbers or ()) == ("NCHW", "OIHW", "NCHW") and not kw:
-            return ck.conv2d(x, w, strides, padding, rhs_dilation or 1, feature_group_count)
-        return lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=rhs_dilation,
-                                        dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
-                                        **kw)
-
-    @staticmethod
-    def reduce_window(x: Any, init: Any, op: Any, window: Any, strides: Any, padding: Any, *a: Any, **kw: Any) -> Any:
-        from fnn import conv_kernels as ck
-
-        if op is lax.max and not a and not kw and not isinstance(padding, str) and ck.use_max_taps(window, strides):
-            return ck.max_pool(x, window, strides, padding)
-        return lax.reduce_window(x, init, op, window, strides, padding, *a, **kw)
+# --------------------------------------------------------------------------- fnn before its CPU kernels
 
 
 @contextlib.contextmanager
-def kernels_patch() -> Iterator[None]:
-    """Runs fnn's conv and max-pool builders on :mod:`fnn.conv_kernels` while tracing inside the block
-    (what the proposed patch of ``fnn/_conv.py`` and ``fnn/_pool.py`` does for good)."""
-    from fnn import _conv, _pool
+def xla_convolutions() -> Iterator[None]:
+    """Traces fnn's convolution and max-pooling layers on XLA's own ``conv_general_dilated`` and
+    ``reduce_window`` inside the block (``fnn.conv_kernels.DEFAULT_IMPL = "xla"``)."""
+    from fnn import conv_kernels
 
-    saved = _conv.lax, _pool.lax
-    _conv.lax = _pool.lax = _KernelLax()
+    saved = conv_kernels.DEFAULT_IMPL
+    conv_kernels.DEFAULT_IMPL = "xla"
     try:
         yield
     finally:
-        _conv.lax, _pool.lax = saved
+        conv_kernels.DEFAULT_IMPL = saved
 
 
-def fnn_patched_row(model: str, x: Any, y: Any, memory: bool = True) -> Row:
-    """fnn with the proposed conv/pool patch applied while it traces (LeNet only)."""
-    with kernels_patch():
-        row = fnn_row(model, x, y, name="fnn + kernels patch")
+def fnn_xla_row(model: str, x: Any, y: Any, memory: bool = True) -> Row:
+    """fnn as it was before :mod:`fnn.conv_kernels`: XLA's convolution and pooling (LeNet only)."""
+    with xla_convolutions():
+        row = fnn_row(model, x, y, name="fnn, XLA conv")
         t = time.perf_counter()
-        row.step()  # traces and compiles under the patch; later calls reuse the executable
+        row.step()  # traces and compiles inside the block; later calls reuse the executable
         row.sync()
         row.compile_s = time.perf_counter() - t
         if memory:

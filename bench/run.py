@@ -25,7 +25,7 @@ import numpy as np
 from bench import common
 from bench.common import BATCH, Row, first_call, interleaved, matmul_peak, summary, train_flops
 
-ROWS = ("fnn", "fnn+kernels", "raw", "raw+kernels", "stax", "flax", "equinox", "haiku", "torch", "torch.compile")
+ROWS = ("fnn", "fnn-xla", "raw", "raw+kernels", "stax", "flax", "equinox", "haiku", "torch", "torch.compile")
 
 
 _T0 = time.perf_counter()
@@ -59,8 +59,8 @@ def builders(model: str, wanted: set[str], compile_ok: bool, memory: bool = True
     out: list[tuple[str, Callable, str]] = []
     add = lambda key, fn, layout="NCHW": out.append((key, fn, layout)) if key in wanted else None
     add("fnn", lambda x, y: mj.fnn_row(model, x, y))
-    if model == "lenet" and not mj.fnn_uses_kernels():
-        add("fnn+kernels", lambda x, y: mj.fnn_patched_row(model, x, y, memory))
+    if model == "lenet":
+        add("fnn-xla", lambda x, y: mj.fnn_xla_row(model, x, y, memory))
     add("raw", lambda x, y: mj.raw_row(model, x, y))
     if model == "lenet":
         add("raw+kernels", lambda x, y: mj.raw_kernels_row(model, x, y))

@@ -56,9 +56,8 @@ def max_window(x: Any, axes: Sequence[int], k: Sequence[int], s: Sequence[int], 
     outs = _outs(x, axes, k, s, p, d, ceil)
     x, window, strides, dil, pads = _window_args(x, axes, k, s, p, d, outs)
     if all(v == 1 for v in dil):
-        if conv_kernels.use_max_taps(window, strides):  # max of taps: no select_and_scatter in the gradient
-            return conv_kernels.max_pool(x, window, strides, pads)
-        return lax.reduce_window(x, -jnp.inf, lax.max, window, strides, pads)
+        # reduce_window, or on CPU the max of the taps (no select_and_scatter in the gradient)
+        return conv_kernels.reduce_max(x, window, strides, pads)
     # JAX cannot differentiate a dilated reduce_window max: take the max of the strided taps.
     x = jnp.pad(x, pads, constant_values=-jnp.inf)
     sizes = list(x.shape)

@@ -27,7 +27,12 @@ contract:
 * :func:`max_pool` -- max pooling as the maximum of the ``kh * kw`` strided taps,
   with a ``custom_jvp`` that routes the tangent to the *first* maximal tap of each
   window (torch's and ``reduce_window``'s tie rule), so the backward pass is a few
-  fused selects instead of a scatter.
+  fused selects instead of a scatter; :func:`reduce_max` dispatches between it and
+  ``lax.reduce_window`` as :func:`conv2d` does.
+
+fnn's ``SpatialConvolution`` family (NCHW, 2-D) calls :func:`conv2d` and its max-pooling
+layers call :func:`reduce_max`. ``fnn.conv_kernels.DEFAULT_IMPL = "xla"`` (set before
+the model is traced) restores XLA's own convolution and ``reduce_window`` everywhere.
 
 Measured on the 2-core Xeon used for development (one thread, CPU time per LeNet-5
 train step at batch 128, see ``bench/README.md``): ``lax`` convolutions and
@@ -55,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["conv2d", "conv2d_toeplitz", "use_toeplitz", "block_width", "max_pool", "use_max_taps"]
+__all__ = ["conv2d", "conv2d_toeplitz", "use_toeplitz", "block_width", "max_pool", "use_max_taps", "reduce_max"]
 
 Array = jax.Array
 Pair = tuple[int, int]
@@ -64,9 +69,12 @@ Pair = tuple[int, int]
 # C_in*kh*kw up to 288 at stride 1 and loses 1.4-2.2x from 576 on, and at stride 2.
 MAX_PATCH = 300
 MIN_GEMM_COLUMNS = 64
-# The implementation conv2d takes when called with impl=None: "auto", "xla" or "toeplitz"
-# (read at trace time; tests that inspect XLA's own convolution set it to "xla").
+# The implementation conv2d and reduce_max take when called with impl=None (read at trace time):
+# "auto" -- the CPU forms where they win, on CPU only; "xla" -- XLA's own convolution and
+# reduce_window everywhere (what fnn did before these kernels); "toeplitz" -- the CPU forms
+# wherever they apply, on any platform (tests).
 DEFAULT_IMPL = "auto"
+IMPLS = ("auto", "xla", "toeplitz")
 # max_pool (fwd + bwd) against reduce_window on XLA:CPU: 2x2/2 2.0x faster, 3x3/1 3.4x faster,
 # 3x3/2 1.4x slower, 4x4/4 2.8x slower: the taps form pays off for up to 4 taps, or 9 at stride 1.
 MAX_POOL_TAPS = 4
@@ -189,6 +197,13 @@ def _lax_conv(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dila
                                     dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
 
 
+def _impl(fn: str, impl: str | None) -> str:
+    impl = DEFAULT_IMPL if impl is None else impl
+    if impl not in IMPLS:
+        raise ValueError(f"{fn}: impl must be 'auto', 'xla' or 'toeplitz', got {impl!r}")
+    return impl
+
+
 def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
            *, impl: str | None = None) -> Array:
     """NCHW/OIHW 2-D cross-correlation: ``lax.conv_general_dilated``'s result, faster on CPU.
@@ -210,9 +225,7 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
     >>> conv2d(x, w).shape, float(conv2d(x, w)[0, 0, 0, 0])
     ((2, 3, 4, 4), 9.0)
     """
-    impl = DEFAULT_IMPL if impl is None else impl
-    if impl not in ("auto", "xla", "toeplitz"):
-        raise ValueError(f"conv2d: impl must be 'auto', 'xla' or 'toeplitz', got {impl!r}")
+    impl = _impl("conv2d", impl)
     s, d = _pair(stride), _pair(dilation)
     p = ((0, 0), (0, 0)) if isinstance(padding, str) and padding.upper() == "VALID" else _pads(padding)
     xla = functools.partial(_lax_conv, stride=s, padding=p, dilation=d, groups=groups)
@@ -349,3 +362,33 @@ def max_pool(x: Array, window: Sequence[int], strides: Sequence[int] | None = No
             x = lax.slice(x, [0] * x.ndim, list(x.shape[: x.ndim - len(window)]) + used)
         return _max_blocks(x, window)
     return _max_taps(x, window, strides)
+
+
+def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding: Sequence[Pair],
+               *, impl: str | None = None) -> Array:
+    """Max pooling dispatch: ``lax.reduce_window(x, -inf, lax.max, ...)``'s values and gradients, faster on CPU.
+
+    Args:
+      x: any array.
+      window, strides: one entry per dim of ``x`` (1 for the dims not pooled).
+      padding: ``(low, high)`` per dim of ``x``.
+      impl: ``"auto"`` (:func:`max_pool` on CPU where :func:`use_max_taps` says so,
+        ``reduce_window`` otherwise and on GPU/TPU), ``"xla"`` or ``"toeplitz"`` (the
+        taps wherever they apply); default ``DEFAULT_IMPL``, read when the call is traced.
+
+    >>> import jax.numpy as jnp
+    >>> x = jnp.arange(16.0).reshape(1, 1, 4, 4)
+    >>> reduce_max(x, (1, 1, 2, 2), (1, 1, 2, 2), [(0, 0)] * 4)[0, 0]
+    Array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    impl = _impl("reduce_max", impl)
+    window, strides = tuple(int(k) for k in window), tuple(int(s) for s in strides)
+    padding = [(int(lo), int(hi)) for lo, hi in padding]
+    xla = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, window, strides, padding)
+    taps = lambda x: max_pool(x, window, strides, padding)
+    if impl == "xla" or (impl == "auto" and not use_max_taps(window, strides)):
+        return xla(x)
+    if impl == "toeplitz":
+        return taps(x)
+    return lax.platform_dependent(x, cpu=taps, default=xla)

@@ -175,6 +175,35 @@ def test_max_pool_dispatch_rule():
     assert not ck.use_max_taps((4, 4), (4, 4))
 
 
+@pytest.mark.parametrize("impl", ["auto", "xla", "toeplitz"])
+@pytest.mark.parametrize("window, strides", [((2, 2), (2, 2)), ((3, 3), (1, 1)), ((3, 3), (2, 2))])
+def test_reduce_max_dispatch_gives_reduce_windows_values_and_gradients(impl, window, strides):
+    x = jax.random.randint(jax.random.key(0), (2, 3, 9, 8), 0, 3).astype(jnp.float64)
+    full = lambda t: (1, 1, *t)
+    pads = [(0, 0), (0, 0), (1, 0), (0, 1)]
+    f = lambda x: ck.reduce_max(x, full(window), full(strides), pads, impl=impl)
+    ref = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, full(window), full(strides), pads)
+    y, back = jax.vjp(f, x)
+    y_ref, back_ref = jax.vjp(ref, x)
+    assert jnp.array_equal(y, y_ref)
+    dy = randn(1, *y.shape)
+    assert jnp.array_equal(back(dy)[0], back_ref(dy)[0])
+    assert jnp.array_equal(jax.jit(jax.vmap(f))(x[:, None])[:, 0], y_ref)
+
+
+def test_reduce_max_takes_the_taps_only_on_cpu_and_where_they_win(monkeypatch):
+    x, one = jnp.zeros((1, 1, 8, 8)), (1, 1)
+    taps_hlo = jax.jit(lambda x: ck.reduce_max(x, (*one, 2, 2), (*one, 2, 2), [(0, 0)] * 4)).lower(x).as_text()
+    assert "reduce_window" not in taps_hlo  # lowered for this (CPU) machine: the platform branch is gone
+    lose = jax.jit(lambda x: ck.reduce_max(x, (*one, 3, 3), (*one, 2, 2), [(0, 0)] * 4)).lower(x).as_text()
+    assert "reduce_window" in lose
+    monkeypatch.setattr(ck, "DEFAULT_IMPL", "xla")
+    assert "reduce_window" in str(jax.make_jaxpr(lambda x: ck.reduce_max(x, (*one, 2, 2), (*one, 2, 2),
+                                                                        [(0, 0)] * 4))(x))
+    with pytest.raises(ValueError, match="reduce_max: impl"):
+        ck.reduce_max(x, (1, 1, 2, 2), (1, 1, 2, 2), [(0, 0)] * 4, impl="taps")
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("k, s", [(2, 2), (3, 1), (3, 2)])
 def test_max_pool_parity_with_pytorch(torch, k, s):

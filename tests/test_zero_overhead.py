@@ -12,7 +12,8 @@ instruction kind. No timing here: see ``bench/README.md`` for the measured figur
 "The same mathematics" means the reference computes what fnn's layers compute, with the
 same primitives: ReLU as ``where(x > 0, x, 0)`` (torch7's gradient 0 at 0),
 torch7's cross-entropy (with ``ignore_index``), and the convolution and max-pooling
-primitive that fnn's spatial layers call (``lax`` or :mod:`fnn.conv_kernels`).
+primitive that fnn's spatial layers call (:mod:`fnn.conv_kernels` by default, ``lax`` with
+``conv_kernels.DEFAULT_IMPL = "xla"``: both are checked).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 from jax import lax
 
 import fnn
+from fnn import conv_kernels
 
 BATCH = 128
 LR = 0.01
@@ -47,31 +49,21 @@ def lenet() -> fnn.Module:
 # --------------------------------------------------------------------------- the hand-written reference
 
 
-def _uses_kernels(module: object) -> bool:
-    """Whether one of fnn's private builders routes through :mod:`fnn.conv_kernels`."""
-    return hasattr(module, "conv_kernels")
-
-
 def conv(x: jax.Array, w: jax.Array) -> jax.Array:
-    from fnn import _conv
-
-    if _uses_kernels(_conv):
-        from fnn import conv_kernels
-
-        return conv_kernels.conv2d(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), 1)
-    return lax.conv_general_dilated(x, w, (1, 1), [(0, 0), (0, 0)], rhs_dilation=(1, 1),
-                                    dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=1)
+    """What ``SpatialConvolution(c, o, 5, 5)`` calls: :mod:`fnn.conv_kernels`, or XLA's own convolution
+    when ``conv_kernels.DEFAULT_IMPL == "xla"``."""
+    if conv_kernels.DEFAULT_IMPL == "xla":
+        return lax.conv_general_dilated(x, w, (1, 1), [(0, 0), (0, 0)], rhs_dilation=(1, 1),
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=1)
+    return conv_kernels.conv2d(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), 1)
 
 
 def pool(x: jax.Array) -> jax.Array:
-    from fnn import _pool
-
+    """What ``SpatialMaxPooling(2, 2)`` calls."""
     window, pads = (1, 1, 2, 2), [(0, 0)] * 4
-    if _uses_kernels(_pool):
-        from fnn import conv_kernels
-
-        return conv_kernels.max_pool(x, window, window, pads)
-    return lax.reduce_window(x, -jnp.inf, lax.max, window, window, pads)
+    if conv_kernels.DEFAULT_IMPL == "xla":
+        return lax.reduce_window(x, -jnp.inf, lax.max, window, window, pads)
+    return conv_kernels.reduce_max(x, window, window, pads)
 
 
 def relu(x: jax.Array) -> jax.Array:
@@ -140,11 +132,16 @@ def compiled_pair(model: fnn.Module, in_shape: tuple[int, ...]) -> tuple[str, st
     return ours, theirs
 
 
-@pytest.fixture(scope="module", params=["mlp", "lenet"])
+@pytest.fixture(scope="module", params=["mlp", "lenet", "lenet-xla-conv"])
 def programs(request) -> tuple[str, str]:
     if request.param == "mlp":
         return compiled_pair(mlp(), (784,))
-    return compiled_pair(lenet(), (1, 32, 32))
+    saved = conv_kernels.DEFAULT_IMPL
+    conv_kernels.DEFAULT_IMPL = "xla" if request.param == "lenet-xla-conv" else "auto"
+    try:
+        return compiled_pair(lenet(), (1, 32, 32))
+    finally:
+        conv_kernels.DEFAULT_IMPL = saved
 
 
 # --------------------------------------------------------------------------- the specification
@@ -169,13 +166,14 @@ def test_unused_keys_are_not_computed(programs):
     assert "rng-bit-generator" not in ours and "threefry" not in ours.lower()
 
 
-def test_the_reference_is_faithful():
+@pytest.mark.parametrize("name", ["mlp", "lenet"])
+def test_the_reference_is_faithful(name):
     """Both steps compute the same loss and the same update (so the comparison above compares
     the same mathematics)."""
-    model = mlp()
-    _, params, state = model.stateful.init(jax.random.key(0), (-1, 784), jnp.float32)
+    model, in_shape = (mlp(), (784,)) if name == "mlp" else (lenet(), (1, 32, 32))
+    _, params, state = model.stateful.init(jax.random.key(0), (-1, *in_shape), jnp.float32)
     opt, criterion = optax.sgd(LR), fnn.CrossEntropyCriterion()
-    x = jax.random.normal(jax.random.key(2), (8, 784), jnp.float32)
+    x = jax.random.normal(jax.random.key(2), (8, *in_shape), jnp.float32)
     y = jnp.arange(8, dtype=jnp.int32) % 10
     flat = [p for p in params if p != ()]
     with jax.numpy_dtype_promotion("standard"):
