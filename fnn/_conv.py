@@ -4,7 +4,9 @@ Every convolution layer, torch7's and PyTorch's alike, is one call of
 :func:`conv_layer` (a cross-correlation) or :func:`transposed_layer` (its
 transpose). The forward pass is a single ``lax.conv_general_dilated`` on the
 layout the layer documents (``NCHW``/``OIHW`` for Spatial, ``NWC``/``OWI`` for
-torch7's channels-last Temporal), plus the bias: no transposes of the input.
+torch7's channels-last Temporal), plus the bias: no transposes of the input. The
+2-D NCHW cross-correlation goes through :func:`fnn.conv_kernels.conv2d`, the banded-GEMM
+form on CPU where it is faster and the same ``lax`` call elsewhere.
 
 >>> import jax, jax.numpy as jnp
 >>> m = conv_layer("nn.Demo", "Demo", {}, n_in=1, n_out=2, kernel=(3,), stride=(1,), pads=((0, 0),),

@@ -1,7 +1,10 @@
 """The pooling builders behind :mod:`fnn.pooling` (private).
 
 Max and average pooling are one ``lax.reduce_window`` each over the windowed axes
-of an input of any leading shape (so one example and a batch take the same path).
+of an input of any leading shape (so one example and a batch take the same path);
+max pooling goes through :func:`fnn.conv_kernels.reduce_max`, which on CPU takes the
+max of the strided taps for small windows (its gradient is a fused select, not XLA:CPU's
+serial ``select_and_scatter``).
 Ceil mode is the high-side padding that completes the last window; floor mode may
 instead drop trailing elements (sliced off, since ``reduce_window`` cannot
 differentiate negative padding). Padding never wins a max (``-inf``); an average
@@ -118,7 +121,7 @@ def adaptive_axis(x: Any, axis: int, n_out: int, kind: str) -> Any:
         window = [1] * x.ndim
         window[a] = k
         if kind == "max":
-            return lax.reduce_window(x, -jnp.inf, lax.max, window, window, "VALID")
+            return conv_kernels.reduce_max(x, window, window, [(0, 0)] * x.ndim)
         return lax.reduce_window(x, 0.0, lax.add, window, window, "VALID") / k
     if kind == "avg":
         return win.apply_matrix(x, win.area_matrix(n, n_out), axis)

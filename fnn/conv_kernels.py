@@ -34,6 +34,13 @@ fnn's ``SpatialConvolution`` family (NCHW, 2-D) calls :func:`conv2d` and its max
 layers call :func:`reduce_max`. ``fnn.conv_kernels.DEFAULT_IMPL = "xla"`` (set before
 the model is traced) restores XLA's own convolution and ``reduce_window`` everywhere.
 
+Non-finite inputs: the band multiplies every input column of a block by the zeros
+around the kernel, so an ``inf`` or ``NaN`` in the input of the Toeplitz form makes the
+whole output row block it reads ``NaN`` (``0 * inf``), where XLA's convolution keeps it to
+the receptive field. Outputs are never a wrong *finite* number -- every finite output is
+exact -- and the first non-finite layer is still the one before the convolution; set
+``DEFAULT_IMPL = "xla"`` when the exact placement of non-finite values matters.
+
 Measured on the 2-core Xeon used for development (one thread, CPU time per LeNet-5
 train step at batch 128, see ``bench/README.md``): ``lax`` convolutions and
 ``reduce_window`` pooling 55 ms, Toeplitz convolutions 23 ms, both 21.5 ms;
@@ -176,7 +183,6 @@ def conv2d_toeplitz(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilat
     right = max(width - (wd + pl + pr), 0) + pr
     if pt or pb or pl or right:
         x = jnp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, right)))
-    # Rows: (b, h') x (i, c, u): kh shifted copies of the input rows, channels inside.
     # Rows (b, h', block) x (i, c, u): kh shifted copies of the input rows, cut into output blocks.
     xt = jnp.transpose(x, (0, 2, 1, 3))  # (B, H, C, W)
     rows = jnp.stack([xt[:, i * dh : i * dh + (ho - 1) * sh + 1 : sh] for i in range(kh)], axis=2)  # (B, H', kh, C, W)

@@ -238,3 +238,15 @@ def test_lenet_shapes_match_xla_in_float32():
         ref = lax_conv(x, w)
         assert jnp.allclose(ck.conv2d(x, w), ref, rtol=1e-5, atol=1e-4 * float(jnp.max(jnp.abs(ref))))
 
+
+
+def test_non_finite_inputs_never_give_a_wrong_finite_output():
+    """The band multiplies an inf by zeros (NaN across its row block): documented; every finite
+    output must still be exact, and the receptive field stays non-finite."""
+    x = randn(0, 2, 2, 9, 12).at[0, 1, 4, 3].set(jnp.inf).at[1, 0, 2, 7].set(jnp.nan)
+    w = randn(1, 3, 2, 3, 3)
+    y, ref = ck.conv2d(x, w, impl="toeplitz"), lax_conv(x, w)
+    finite = jnp.isfinite(y)
+    assert jnp.allclose(jnp.where(finite, y, 0.0), jnp.where(finite, ref, 0.0), atol=1e-12)
+    assert not jnp.any(finite & ~jnp.isfinite(ref))
+    assert jnp.array_equal(ck.conv2d(x, w, impl="xla"), ref, equal_nan=True)
