@@ -26,9 +26,10 @@ The loop that :func:`fit` wraps is ten lines of plain JAX and optax::
 ``init_key, key = jax.random.split(rng)`` computes the same params. It adds what a long run
 needs, without giving up the single compile:
 
-* The data stays on the device. Each epoch draws a new permutation on the device; the
-  batch is gathered *inside* the jitted step, so no batch crosses the host.
-* One compile for training and one for evaluation (and a tiny one for the shuffle), whatever
+* The data stays on the device. Each epoch draws a new permutation on the device; each
+  batch is gathered on the device by a small jitted call just before the step (both are
+  dispatched asynchronously), so no batch crosses the host.
+* One compile for training and one for evaluation (and tiny ones for the shuffle and the gather), whatever
   the data size and the number of epochs or calls (compiled steps are cached). The last
   partial batch is dropped (``drop_last=True``, the default) or padded with real examples
   and masked out of the loss (``drop_last=False``); either way every step has one shape.
@@ -71,7 +72,6 @@ from fnn.metrics import (
     masked_mean,
     resolve_metrics,
     run_evaluation,
-    take,
 )
 
 PyTree = Any
@@ -248,19 +248,27 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
                   guard: bool = True):
     """The trainer's step: gathers batch ``i`` of the permutation ``perm`` and takes one step.
 
-    Returns ``(jitted(carry, x_all, y_all, perm, i) -> carry, traces)``; ``traces[0]`` counts
-    Python traces. A step whose loss or gradient is not finite changes nothing but
-    ``running['bad_*']``; every later step is skipped too.
+    Returns ``(step(carry, x_all, y_all, perm, i) -> carry, traces)``; ``traces[0]`` counts
+    Python traces of the jitted step. A step whose loss or gradient is not finite changes
+    nothing but ``running['bad_*']``; every later step is skipped too.
+
+    The batch is gathered by a jitted call of its own, so the step reads it from memory:
+    inside one program XLA fuses the gather into the batch's first consumers and repeats
+    it there (5 times for a 5-row convolution: +20 % on a LeNet epoch, measured).
     """
     traces = [0]
 
-    def kernel(carry, x_all, y_all, perm, i):
+    @jax.jit
+    def gather(x_all, y_all, perm, i):
+        pos = i * batch_size + jnp.arange(batch_size)
+        idx = perm.at[pos % n].get(mode="promise_in_bounds")  # padding slots re-use real examples
+        at = lambda a: a.at[idx].get(mode="promise_in_bounds")  # perm holds indices < n
+        return jax.tree.map(at, x_all), jax.tree.map(at, y_all)
+
+    def kernel(carry, x, y, i):
         traces[0] += 1
         params, state, opt_state, rng, step, run = carry
-        pos = i * batch_size + jnp.arange(batch_size)
-        idx = jnp.take(perm, pos % n)  # padding slots re-use real examples (sane BatchNorm statistics)
-        x, y = take(x_all, idx), take(y_all, idx)
-        mask = (pos < n) if pad else None
+        mask = (i * batch_size + jnp.arange(batch_size) < n) if pad else None
         key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 0), step)
         (loss, (out, new_state)), grads = _loss_and_grads(model, criterion, params, state, x, y, key, mask)
         new_params, new_opt = _update(optimizer, grads, opt_state, params)
@@ -289,7 +297,12 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
             new_run,
         )
 
-    return jax.jit(kernel, donate_argnums=(0,)), traces
+    jitted = jax.jit(kernel, donate_argnums=(0,))
+
+    def train_step(carry, x_all, y_all, perm, i):
+        return jitted(carry, *gather(x_all, y_all, perm, i), i)
+
+    return train_step, traces
 
 
 @functools.lru_cache(maxsize=8)
