@@ -27,9 +27,9 @@ The loop that :func:`fit` wraps is ten lines of plain JAX and optax::
 needs, without giving up the single compile:
 
 * The data stays on the device. Each epoch draws a new permutation on the device; each
-  batch is gathered on the device by a small jitted call just before the step (both are
-  dispatched asynchronously), so no batch crosses the host.
-* One compile for training and one for evaluation (and tiny ones for the shuffle and the gather), whatever
+  step gathers the next step's batch on the device (an output, so the step reads a
+  materialised batch with one dispatch), so no batch crosses the host.
+* One compile for training and one for evaluation (and tiny ones for the shuffle and an epoch's first batch), whatever
   the data size and the number of epochs or calls (compiled steps are cached). The last
   partial batch is dropped (``drop_last=True``, the default) or padded with real examples
   and masked out of the loss (``drop_last=False``); either way every step has one shape.
@@ -246,16 +246,21 @@ def make_train_step(
 @functools.lru_cache(maxsize=32)
 def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int, n: int, pad: bool, impl: str,
                   guard: bool = True):
-    """The trainer's step: gathers batch ``i`` of the permutation ``perm`` and takes one step.
+    """The trainer's step on batch ``i`` of the permutation ``perm``, which prefetches batch ``i + 1``.
 
-    Returns ``(step(carry, x_all, y_all, perm, i) -> carry, traces)``; ``traces[0]`` counts
-    Python traces of the jitted step. A step whose loss or gradient is not finite changes
-    nothing but ``running['bad_*']``; every later step is skipped too.
+    Returns ``(gather, step, traces)``: ``gather(x_all, y_all, perm, i) -> batch`` (jitted) and
+    ``step(carry, batch, x_all, y_all, perm, i) -> (carry, next batch)`` (jitted, donating the
+    carry and the batch); ``traces[0]`` counts Python traces of ``step``. A step whose loss or
+    gradient is not finite changes nothing but ``running['bad_*']``; every later step is
+    skipped too.
 
-    The batch is gathered by a jitted call of its own, so the step reads it from memory:
-    inside one program XLA fuses the gather into the batch's first consumers and repeats
-    it there (5 times for a 5-row convolution: +20 % on a LeNet epoch, measured).
+    Why the prefetch: the step must read its batch from memory. Gathered inside the step, XLA
+    fuses the gather into the batch's first consumers and repeats it there (5 times for a
+    5-row convolution: +20 % on a LeNet epoch, measured); gathered by a jitted call of its own,
+    each step pays a second dispatch (+30 % for a dispatch-bound tiny MLP). The batch the step
+    gathers for its successor is an output: materialised, and one dispatch per step.
     """
+    last_batch = steps_per_epoch(n, batch_size, drop_last=not pad) - 1
     traces = [0]
 
     @jax.jit
@@ -265,8 +270,9 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
         at = lambda a: a.at[idx].get(mode="promise_in_bounds")  # perm holds indices < n
         return jax.tree.map(at, x_all), jax.tree.map(at, y_all)
 
-    def kernel(carry, x, y, i):
+    def kernel(carry, batch, x_all, y_all, perm, i):
         traces[0] += 1
+        x, y = batch
         params, state, opt_state, rng, step, run = carry
         mask = (i * batch_size + jnp.arange(batch_size) < n) if pad else None
         key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 0), step)
@@ -288,7 +294,7 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
         new_run["bad_step"] = jnp.where(first_bad, step, run["bad_step"])
         new_run["bad_loss"] = jnp.where(first_bad, loss.astype(f), run["bad_loss"])
         new_run["bad_grad_norm"] = jnp.where(first_bad, gnorm.astype(f), run["bad_grad_norm"])
-        return (
+        new_carry = (
             keep(new_params, params),
             keep(new_state, state),
             keep(new_opt, opt_state),
@@ -296,13 +302,9 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
             step + ok.astype(jnp.int32),
             new_run,
         )
+        return new_carry, gather(x_all, y_all, perm, jnp.minimum(i + 1, last_batch))  # the last step's is unused
 
-    jitted = jax.jit(kernel, donate_argnums=(0,))
-
-    def train_step(carry, x_all, y_all, perm, i):
-        return jitted(carry, *gather(x_all, y_all, perm, i), i)
-
-    return train_step, traces
+    return gather, jax.jit(kernel, donate_argnums=(0, 1)), traces
 
 
 @functools.lru_cache(maxsize=8)
@@ -427,8 +429,8 @@ def fit(
         ts = _check_resume(resume, optimizer, metric_items)
     ts = _copy(ts)
 
-    kernel, traces = _epoch_kernel(model, criterion, optimizer, metric_items, batch_size, n, not drop_last, ts.rng_impl,
-                                   guard_nonfinite)
+    gather, kernel, traces = _epoch_kernel(model, criterion, optimizer, metric_items, batch_size, n,
+                                           not drop_last, ts.rng_impl, guard_nonfinite)
     eval_fn = None if eval_data is None else make_eval_step(model, criterion, metric_items)
     traced_before = traces[0]
     perm_fn = _permutation(n, ts.rng_impl)
@@ -478,8 +480,9 @@ def fit(
         )
         try:
             last = time.monotonic()
+            batch = gather(data.x, data.y, perm, pos)
             for i in range(pos, spe):
-                carry = kernel(carry, data.x, data.y, perm, i)
+                carry, batch = kernel(carry, batch, data.x, data.y, perm, i)
                 step += 1
                 if bar is not None:
                     bar.update(1)
