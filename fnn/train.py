@@ -250,7 +250,7 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
 
     Returns ``(gather, step, traces)``: ``gather(x_all, y_all, perm, i) -> batch`` (jitted) and
     ``step(carry, batch, x_all, y_all, perm, i) -> (carry, next batch)`` (jitted, donating the
-    carry and the batch); ``traces[0]`` counts Python traces of ``step``. A step whose loss or
+    carry); ``traces[0]`` counts Python traces of ``step``. A step whose loss or
     gradient is not finite changes nothing but ``running['bad_*']``; every later step is
     skipped too.
 
@@ -304,7 +304,7 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
         )
         return new_carry, gather(x_all, y_all, perm, jnp.minimum(i + 1, last_batch))  # the last step's is unused
 
-    return gather, jax.jit(kernel, donate_argnums=(0, 1)), traces
+    return gather, jax.jit(kernel, donate_argnums=(0,)), traces  # a donated batch costs two copies
 
 
 @functools.lru_cache(maxsize=8)
