@@ -17,9 +17,23 @@ from bench.common import LR, Row, xla_memory
 from bench.models_jax import _xent, jax_row
 
 
+def _apply_fn_row(name: str, model: str, apply: Any, params: Any, x: Any, y: Any) -> Row:
+    """A Row for a library whose model is ``apply(params, x)``: a jitted optax SGD step, params and state donated."""
+    import optax
+
+    opt = optax.sgd(LR)
+
+    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple:
+        loss, grads = jax.value_and_grad(lambda p: _xent(apply(p, x), y))(params)
+        updates, opt_state = opt.update(grads, opt_state)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    note = "XLA buffer assignment" + ("; NHWC" if model == "lenet" else "")
+    return jax_row(name, jax.jit(step, donate_argnums=(0, 1)), (params, opt.init(params)), x, y, note)
+
+
 def flax_row(model: str, x: Any, y: Any) -> Row:
     import flax.linen as nn
-    import optax
 
     class MLP(nn.Module):
         @nn.compact
@@ -40,15 +54,7 @@ def flax_row(model: str, x: Any, y: Any) -> Row:
 
     net = MLP() if model == "mlp" else LeNet()
     params = net.init(jax.random.key(0), jnp.asarray(x[:1]))
-    opt = optax.sgd(LR)
-
-    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple:
-        loss, grads = jax.value_and_grad(lambda p: _xent(net.apply(p, x), y))(params)
-        updates, opt_state = opt.update(grads, opt_state)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    note = "XLA buffer assignment" + ("; NHWC" if model == "lenet" else "")
-    return jax_row("flax (linen)", jax.jit(step, donate_argnums=(0, 1)), (params, opt.init(params)), x, y, note)
+    return _apply_fn_row("flax (linen)", model, net.apply, params, x, y)
 
 
 def equinox_row(model: str, x: Any, y: Any) -> Row:
@@ -88,7 +94,6 @@ def equinox_row(model: str, x: Any, y: Any) -> Row:
 
 def haiku_row(model: str, x: Any, y: Any) -> Row:
     import haiku as hk
-    import optax
 
     def forward(h: Any) -> Any:
         if model == "mlp":
@@ -101,12 +106,4 @@ def haiku_row(model: str, x: Any, y: Any) -> Row:
 
     net = hk.without_apply_rng(hk.transform(forward))
     params = net.init(jax.random.key(0), jnp.asarray(x[:1]))
-    opt = optax.sgd(LR)
-
-    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple:
-        loss, grads = jax.value_and_grad(lambda p: _xent(net.apply(p, x), y))(params)
-        updates, opt_state = opt.update(grads, opt_state)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    note = "XLA buffer assignment" + ("; NHWC" if model == "lenet" else "")
-    return jax_row("dm-haiku", jax.jit(step, donate_argnums=(0, 1)), (params, opt.init(params)), x, y, note)
+    return _apply_fn_row("dm-haiku", model, net.apply, params, x, y)

@@ -72,6 +72,7 @@ from fnn.metrics import (
     masked_mean,
     resolve_metrics,
     run_evaluation,
+    take,
 )
 
 PyTree = Any
@@ -266,9 +267,8 @@ def _epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int
     @jax.jit
     def gather(x_all, y_all, perm, i):
         pos = i * batch_size + jnp.arange(batch_size)
-        idx = perm.at[pos % n].get(mode="promise_in_bounds")  # padding slots re-use real examples
-        at = lambda a: a.at[idx].get(mode="promise_in_bounds")  # perm holds indices < n
-        return jax.tree.map(at, x_all), jax.tree.map(at, y_all)
+        idx = take(perm, pos % n)  # padding slots re-use real examples (sane BatchNorm statistics)
+        return take(x_all, idx), take(y_all, idx)
 
     def kernel(carry, batch, x_all, y_all, perm, i):
         traces[0] += 1

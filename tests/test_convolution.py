@@ -336,9 +336,6 @@ def test_transposed_conv_output_shapes_match_pytorch(torch, k, s, p, op, d, n):
 
 
 def test_lenet5_sanity():
-    missing = [n for n in ("ReLU", "View", "Linear") if not hasattr(fnn, n)]
-    if missing:
-        pytest.skip(f"LeNet-5 needs {missing}, written by other engineers and not present yet")
     model = fnn.Sequential(
         fnn.SpatialConvolution(1, 6, 5, 5), fnn.ReLU(), fnn.SpatialMaxPooling(2, 2),
         fnn.SpatialConvolution(6, 16, 5, 5), fnn.ReLU(), fnn.SpatialMaxPooling(2, 2),
