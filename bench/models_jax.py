@@ -102,7 +102,7 @@ def raw_row(model: str, x: Any, y: Any) -> Row:
 
 def raw_kernels_row(model: str, x: Any, y: Any) -> Row:
     """Raw JAX with fnn's CPU kernels for the convolutions and the pooling (LeNet only)."""
-    from fnn import conv_kernels as ck
+    from fnn import kernels as ck
 
     window = (1, 1, 2, 2)
     step = raw_step(model, conv=lambda x, w: ck.conv2d(x, w),
@@ -186,15 +186,15 @@ def fnn_row(model: str, x: Any, y: Any, name: str = "fnn") -> Row:
 @contextlib.contextmanager
 def xla_convolutions() -> Iterator[None]:
     """Traces fnn's convolution and max-pooling layers on XLA's own ``conv_general_dilated`` and
-    ``reduce_window`` inside the block (``fnn.conv_kernels.DEFAULT_IMPL = "xla"``)."""
-    from fnn import conv_kernels
+    ``reduce_window`` inside the block (``fnn.kernels.DEFAULT_IMPL = "xla"``)."""
+    from fnn import kernels
 
-    saved = conv_kernels.DEFAULT_IMPL
-    conv_kernels.DEFAULT_IMPL = "xla"
+    saved = kernels.DEFAULT_IMPL
+    kernels.DEFAULT_IMPL = "xla"
     try:
         yield
     finally:
-        conv_kernels.DEFAULT_IMPL = saved
+        kernels.DEFAULT_IMPL = saved
 
 
 def fnn_xla_row(model: str, x: Any, y: Any, memory: bool = True) -> Row:

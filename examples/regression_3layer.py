@@ -30,8 +30,7 @@ import optax
 
 import fnn
 from fnn.data import Dataset
-from fnn.metrics import evaluate
-from fnn.train import fit
+from fnn.train import evaluate, fit
 
 NOISE = 0.1
 

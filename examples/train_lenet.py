@@ -29,10 +29,9 @@ import jax
 import optax
 
 import fnn
-from fnn.checkpoint import save
 from fnn.data import load_digits, load_mnist
-from fnn.plot import plot_history
-from fnn.train import fit
+from fnn.io import save
+from fnn.train import fit, plot_history
 
 # Per-dataset defaults: (epochs, batch size, peak learning rate).
 DEFAULTS = {"digits": (15, 32, 3e-3), "mnist": (15, 64, 2e-3)}

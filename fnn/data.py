@@ -22,12 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.errors import ConfigError, FnnError
-
-
-class DataError(FnnError, OSError):
-    """A data file is missing, truncated, corrupt or has an unexpected layout."""
-
+from fnn.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------------- Dataset
 

@@ -63,6 +63,10 @@ class CheckpointError(FnnError, OSError):
     """A checkpoint is missing, truncated, corrupt, foreign or does not match the model."""
 
 
+class DataError(FnnError, OSError):
+    """A data file is missing, truncated, corrupt or has an unexpected layout."""
+
+
 class NonFiniteError(FnnError, FloatingPointError):
     """A loss, an output or a gradient became NaN or infinite."""
 
@@ -76,5 +80,6 @@ __all__ = [
     "ConfigError",
     "IndexRangeError",
     "CheckpointError",
+    "DataError",
     "NonFiniteError",
 ]

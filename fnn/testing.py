@@ -216,3 +216,44 @@ def _assert_shape(module: Module, declared: Any, actual: Any, batched: bool) -> 
         raise AssertionError(f"{module.name}: declared a table of {len(declared)} outputs, got {len(actual)}")
     for d, a in zip(declared, actual):
         _assert_shape(module, d, a, batched)
+
+
+# --------------------------------------------------------------------------- registries by reflection
+
+
+def _constructors(namespace: Any, returns: str) -> tuple[str, ...]:
+    """Public functions of ``namespace`` annotated to return ``returns`` (by name: the
+    annotations are strings under ``from __future__ import annotations``)."""
+    names = []
+    for name, obj in sorted(vars(namespace).items()):
+        if name.startswith("_") or isinstance(obj, type) or not callable(obj):
+            continue
+        ret = getattr(obj, "__annotations__", {}).get("return")
+        if ret == returns or getattr(ret, "__name__", None) == returns:
+            names.append(name)
+    return tuple(names)
+
+
+def layer_constructors() -> tuple[str, ...]:
+    """Every layer and container constructor in :mod:`fnn.layers`, torch7 and PyTorch names.
+
+    Found by reflection (public functions that return a :class:`~fnn.Module`), so a new layer
+    is listed, and must have a conformance case, as soon as it is exported.
+
+    >>> "Linear" in layer_constructors() and "Conv2d" in layer_constructors()
+    True
+    """
+    from fnn import layers
+
+    return _constructors(layers, "Module")
+
+
+def criterion_constructors() -> tuple[str, ...]:
+    """Every criterion constructor in :mod:`fnn.criteria` (torch7 and PyTorch names), by reflection.
+
+    >>> "MSECriterion" in criterion_constructors() and "MSELoss" in criterion_constructors()
+    True
+    """
+    from fnn import criteria
+
+    return _constructors(criteria, "Criterion")

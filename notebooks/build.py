@@ -727,7 +727,6 @@ import optax
 
 import fnn
 import fnn.data
-import fnn.metrics
 import fnn.train
 
 np.set_printoptions(precision=4, suppress=True)
@@ -919,7 +918,7 @@ for epoch in range(epochs):
     for i, (x, y) in enumerate(batches):
         params, state, opt_state, loss = step(params, state, opt_state, x, y, jax.random.key(i))
         losses.append(loss)
-    acc = fnn.metrics.evaluate(model, params, test)["accuracy"]  # eval mode, batches of 1000
+    acc = fnn.train.evaluate(model, params, test)["accuracy"]  # eval mode, batches of 1000
     test_accuracy.append(acc)
     print(f"epoch {epoch + 1}: mean training loss {float(np.mean(losses[-(len(train) // 64):])):.4f}, "
           f"test accuracy {acc:.2%}")

@@ -13,7 +13,7 @@ instruction kind. No timing here: see ``bench/README.md`` for the measured figur
 same primitives: ReLU as ``where(x > 0, x, 0)`` (torch7's gradient 0 at 0),
 torch7's cross-entropy (with ``ignore_index``), and the convolution and max-pooling
 primitive that fnn's spatial layers call (:mod:`fnn.conv_kernels` by default, ``lax`` with
-``conv_kernels.DEFAULT_IMPL = "xla"``: both are checked).
+``kernels.DEFAULT_IMPL = "xla"``: both are checked).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pytest
 from jax import lax
 
 import fnn
-from fnn import conv_kernels
+from fnn import kernels
 
 BATCH = 128
 LR = 0.01
@@ -51,19 +51,19 @@ def lenet() -> fnn.Module:
 
 def conv(x: jax.Array, w: jax.Array) -> jax.Array:
     """What ``SpatialConvolution(c, o, 5, 5)`` calls: :mod:`fnn.conv_kernels`, or XLA's own convolution
-    when ``conv_kernels.DEFAULT_IMPL == "xla"``."""
-    if conv_kernels.DEFAULT_IMPL == "xla":
+    when ``kernels.DEFAULT_IMPL == "xla"``."""
+    if kernels.DEFAULT_IMPL == "xla":
         return lax.conv_general_dilated(x, w, (1, 1), [(0, 0), (0, 0)], rhs_dilation=(1, 1),
                                         dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=1)
-    return conv_kernels.conv2d(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), 1)
+    return kernels.conv2d(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), 1)
 
 
 def pool(x: jax.Array) -> jax.Array:
     """What ``SpatialMaxPooling(2, 2)`` calls."""
     window, pads = (1, 1, 2, 2), [(0, 0)] * 4
-    if conv_kernels.DEFAULT_IMPL == "xla":
+    if kernels.DEFAULT_IMPL == "xla":
         return lax.reduce_window(x, -jnp.inf, lax.max, window, window, pads)
-    return conv_kernels.reduce_max(x, window, window, pads)
+    return kernels.reduce_max(x, window, window, pads)
 
 
 def relu(x: jax.Array) -> jax.Array:
@@ -136,12 +136,12 @@ def compiled_pair(model: fnn.Module, in_shape: tuple[int, ...]) -> tuple[str, st
 def programs(request) -> tuple[str, str]:
     if request.param == "mlp":
         return compiled_pair(mlp(), (784,))
-    saved = conv_kernels.DEFAULT_IMPL
-    conv_kernels.DEFAULT_IMPL = "xla" if request.param == "lenet-xla-conv" else "auto"
+    saved = kernels.DEFAULT_IMPL
+    kernels.DEFAULT_IMPL = "xla" if request.param == "lenet-xla-conv" else "auto"
     try:
         return compiled_pair(lenet(), (1, 32, 32))
     finally:
-        conv_kernels.DEFAULT_IMPL = saved
+        kernels.DEFAULT_IMPL = saved
 
 
 # --------------------------------------------------------------------------- the specification

@@ -1,0 +1,23 @@
+"""Files: checkpoints (safetensors, atomic, checked on load) and PyTorch weights.
+
+* ``_checkpoint.py``: :func:`save` / :func:`load` any pytrees of arrays (params, state,
+  optimizer state), with every tree path, shape and dtype checked on load.
+* ``_torch.py``: :func:`load_torch_state_dict` / :func:`to_torch_state_dict` map PyTorch
+  ``state_dict`` keys onto fnn params by structure.
+* ``_tree.py``: how a pytree is described in a file and rebuilt from it.
+* ``_safetensors.py``: the one safetensors reader and the one atomic writer.
+
+No pickle anywhere: loading a file never runs code.
+"""
+
+from fnn.io._checkpoint import Checkpoint as Checkpoint
+from fnn.io._checkpoint import LoadReport as LoadReport
+from fnn.io._checkpoint import load as load
+from fnn.io._checkpoint import save as save
+from fnn.io._torch import ImportReport as ImportReport
+from fnn.io._torch import TorchImport as TorchImport
+from fnn.io._torch import load_torch_state_dict as load_torch_state_dict
+from fnn.io._torch import read_safetensors as read_safetensors
+from fnn.io._torch import register_layout as register_layout
+from fnn.io._torch import save_torch_state_dict as save_torch_state_dict
+from fnn.io._torch import to_torch_state_dict as to_torch_state_dict

@@ -1,0 +1,172 @@
+"""Layers: torch7's ``nn`` modules (and PyTorch's names for them), each a :class:`~fnn.Module`.
+
+One private file per torch7 family, re-exported here explicitly::
+
+    _containers   Sequential, Concat, ConcatTable, ParallelTable, Parallel, MapTable
+    _linear       Linear, Bilinear
+    _simple       CMul, CAdd, Add, Mul, MulConstant, AddConstant, Identity, Replicate, Padding
+    _shaping      View, Reshape, Transpose, Narrow, Select, Squeeze, Unsqueeze, Flatten, Unflatten
+    _reduction    Sum, Mean, Max, Min and the element-wise math layers (Abs, Exp, Log, ...)
+    _lookup       LookupTable, Embedding
+    _activations  transfer functions (Sigmoid, Tanh, ReLU, SoftMax, ...)
+    _table        table layers (JoinTable, SplitTable, CAddTable, ...)
+    _conv         convolutions (torch7 and PyTorch names)
+    _pool         pooling (max, average, adaptive, LP)
+    _spatial      padding and up-sampling
+    _batch_norm   batch normalisation (torch7 and PyTorch names)
+    _norm         LayerNorm, GroupNorm, InstanceNorm
+    _dropout      Dropout, SpatialDropout, VolumetricDropout, AlphaDropout
+    _windows      (private) window arithmetic and layout checks shared by the vision files
+
+>>> import jax, fnn.layers as nn
+>>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.LogSoftMax())
+>>> init, apply = model
+>>> init(jax.random.key(0), (-1, 4))[0]
+(-1, 2)
+"""
+
+from fnn.layers._activations import ELU as ELU
+from fnn.layers._activations import GELU as GELU
+from fnn.layers._activations import GLU as GLU
+from fnn.layers._activations import SELU as SELU
+from fnn.layers._activations import GatedLinearUnit as GatedLinearUnit
+from fnn.layers._activations import HardShrink as HardShrink
+from fnn.layers._activations import Hardshrink as Hardshrink
+from fnn.layers._activations import HardTanh as HardTanh
+from fnn.layers._activations import Hardtanh as Hardtanh
+from fnn.layers._activations import LeakyReLU as LeakyReLU
+from fnn.layers._activations import LogSigmoid as LogSigmoid
+from fnn.layers._activations import LogSoftMax as LogSoftMax
+from fnn.layers._activations import LogSoftmax as LogSoftmax
+from fnn.layers._activations import PReLU as PReLU
+from fnn.layers._activations import ReLU as ReLU
+from fnn.layers._activations import ReLU6 as ReLU6
+from fnn.layers._activations import Sigmoid as Sigmoid
+from fnn.layers._activations import SoftMax as SoftMax
+from fnn.layers._activations import Softmax as Softmax
+from fnn.layers._activations import SoftMin as SoftMin
+from fnn.layers._activations import Softmin as Softmin
+from fnn.layers._activations import SoftPlus as SoftPlus
+from fnn.layers._activations import Softplus as Softplus
+from fnn.layers._activations import SoftShrink as SoftShrink
+from fnn.layers._activations import Softshrink as Softshrink
+from fnn.layers._activations import SoftSign as SoftSign
+from fnn.layers._activations import Softsign as Softsign
+from fnn.layers._activations import Tanh as Tanh
+from fnn.layers._activations import TanhShrink as TanhShrink
+from fnn.layers._activations import Tanhshrink as Tanhshrink
+from fnn.layers._activations import Threshold as Threshold
+from fnn.layers._batch_norm import BatchNorm1d as BatchNorm1d
+from fnn.layers._batch_norm import BatchNorm2d as BatchNorm2d
+from fnn.layers._batch_norm import BatchNorm3d as BatchNorm3d
+from fnn.layers._batch_norm import BatchNormalization as BatchNormalization
+from fnn.layers._batch_norm import SpatialBatchNormalization as SpatialBatchNormalization
+from fnn.layers._batch_norm import VolumetricBatchNormalization as VolumetricBatchNormalization
+from fnn.layers._containers import Concat as Concat
+from fnn.layers._containers import ConcatTable as ConcatTable
+from fnn.layers._containers import MapTable as MapTable
+from fnn.layers._containers import Parallel as Parallel
+from fnn.layers._containers import ParallelTable as ParallelTable
+from fnn.layers._containers import Sequential as Sequential
+from fnn.layers._conv_torch import Conv1d as Conv1d
+from fnn.layers._conv_torch import Conv2d as Conv2d
+from fnn.layers._conv_torch import Conv3d as Conv3d
+from fnn.layers._conv_torch import ConvTranspose1d as ConvTranspose1d
+from fnn.layers._conv_torch import ConvTranspose2d as ConvTranspose2d
+from fnn.layers._conv_torch import ConvTranspose3d as ConvTranspose3d
+from fnn.layers._convolution import SpatialConvolution as SpatialConvolution
+from fnn.layers._convolution import SpatialDilatedConvolution as SpatialDilatedConvolution
+from fnn.layers._convolution import SpatialFullConvolution as SpatialFullConvolution
+from fnn.layers._convolution import TemporalConvolution as TemporalConvolution
+from fnn.layers._convolution import VolumetricConvolution as VolumetricConvolution
+from fnn.layers._dropout import AlphaDropout as AlphaDropout
+from fnn.layers._dropout import Dropout as Dropout
+from fnn.layers._dropout import Dropout2d as Dropout2d
+from fnn.layers._dropout import Dropout3d as Dropout3d
+from fnn.layers._dropout import SpatialDropout as SpatialDropout
+from fnn.layers._dropout import VolumetricDropout as VolumetricDropout
+from fnn.layers._linear import Bilinear as Bilinear
+from fnn.layers._linear import Linear as Linear
+from fnn.layers._lookup import Embedding as Embedding
+from fnn.layers._lookup import LookupTable as LookupTable
+from fnn.layers._lookup import lookup_weight as lookup_weight
+from fnn.layers._norm import GroupNorm as GroupNorm
+from fnn.layers._norm import InstanceNorm1d as InstanceNorm1d
+from fnn.layers._norm import InstanceNorm2d as InstanceNorm2d
+from fnn.layers._norm import InstanceNorm3d as InstanceNorm3d
+from fnn.layers._norm import LayerNorm as LayerNorm
+from fnn.layers._pooling import AdaptiveAvgPool1d as AdaptiveAvgPool1d
+from fnn.layers._pooling import AdaptiveAvgPool2d as AdaptiveAvgPool2d
+from fnn.layers._pooling import AdaptiveAvgPool3d as AdaptiveAvgPool3d
+from fnn.layers._pooling import AdaptiveMaxPool1d as AdaptiveMaxPool1d
+from fnn.layers._pooling import AdaptiveMaxPool2d as AdaptiveMaxPool2d
+from fnn.layers._pooling import AdaptiveMaxPool3d as AdaptiveMaxPool3d
+from fnn.layers._pooling import AvgPool1d as AvgPool1d
+from fnn.layers._pooling import AvgPool2d as AvgPool2d
+from fnn.layers._pooling import AvgPool3d as AvgPool3d
+from fnn.layers._pooling import MaxPool1d as MaxPool1d
+from fnn.layers._pooling import MaxPool2d as MaxPool2d
+from fnn.layers._pooling import MaxPool3d as MaxPool3d
+from fnn.layers._pooling import SpatialAdaptiveAveragePooling as SpatialAdaptiveAveragePooling
+from fnn.layers._pooling import SpatialAdaptiveMaxPooling as SpatialAdaptiveMaxPooling
+from fnn.layers._pooling import SpatialAveragePooling as SpatialAveragePooling
+from fnn.layers._pooling import SpatialLPPooling as SpatialLPPooling
+from fnn.layers._pooling import SpatialMaxPooling as SpatialMaxPooling
+from fnn.layers._pooling import TemporalMaxPooling as TemporalMaxPooling
+from fnn.layers._pooling import VolumetricAveragePooling as VolumetricAveragePooling
+from fnn.layers._pooling import VolumetricMaxPooling as VolumetricMaxPooling
+from fnn.layers._reduction import Abs as Abs
+from fnn.layers._reduction import Clamp as Clamp
+from fnn.layers._reduction import Exp as Exp
+from fnn.layers._reduction import Log as Log
+from fnn.layers._reduction import Max as Max
+from fnn.layers._reduction import Mean as Mean
+from fnn.layers._reduction import Min as Min
+from fnn.layers._reduction import Normalize as Normalize
+from fnn.layers._reduction import Power as Power
+from fnn.layers._reduction import Sqrt as Sqrt
+from fnn.layers._reduction import Square as Square
+from fnn.layers._reduction import Sum as Sum
+from fnn.layers._shaping import Flatten as Flatten
+from fnn.layers._shaping import Narrow as Narrow
+from fnn.layers._shaping import Reshape as Reshape
+from fnn.layers._shaping import Select as Select
+from fnn.layers._shaping import Squeeze as Squeeze
+from fnn.layers._shaping import Transpose as Transpose
+from fnn.layers._shaping import Unflatten as Unflatten
+from fnn.layers._shaping import Unsqueeze as Unsqueeze
+from fnn.layers._shaping import View as View
+from fnn.layers._simple import Add as Add
+from fnn.layers._simple import AddConstant as AddConstant
+from fnn.layers._simple import CAdd as CAdd
+from fnn.layers._simple import CMul as CMul
+from fnn.layers._simple import Identity as Identity
+from fnn.layers._simple import Mul as Mul
+from fnn.layers._simple import MulConstant as MulConstant
+from fnn.layers._simple import Padding as Padding
+from fnn.layers._simple import Replicate as Replicate
+from fnn.layers._spatial import ReflectionPad2d as ReflectionPad2d
+from fnn.layers._spatial import ReplicationPad2d as ReplicationPad2d
+from fnn.layers._spatial import SpatialReflectionPadding as SpatialReflectionPadding
+from fnn.layers._spatial import SpatialReplicationPadding as SpatialReplicationPadding
+from fnn.layers._spatial import SpatialUpSamplingBilinear as SpatialUpSamplingBilinear
+from fnn.layers._spatial import SpatialUpSamplingNearest as SpatialUpSamplingNearest
+from fnn.layers._spatial import SpatialZeroPadding as SpatialZeroPadding
+from fnn.layers._spatial import Upsample as Upsample
+from fnn.layers._spatial import UpsamplingBilinear2d as UpsamplingBilinear2d
+from fnn.layers._spatial import UpsamplingNearest2d as UpsamplingNearest2d
+from fnn.layers._spatial import ZeroPad2d as ZeroPad2d
+from fnn.layers._table import CAddTable as CAddTable
+from fnn.layers._table import CDivTable as CDivTable
+from fnn.layers._table import CMaxTable as CMaxTable
+from fnn.layers._table import CMinTable as CMinTable
+from fnn.layers._table import CMulTable as CMulTable
+from fnn.layers._table import CosineDistance as CosineDistance
+from fnn.layers._table import CSubTable as CSubTable
+from fnn.layers._table import DotProduct as DotProduct
+from fnn.layers._table import FlattenTable as FlattenTable
+from fnn.layers._table import JoinTable as JoinTable
+from fnn.layers._table import NarrowTable as NarrowTable
+from fnn.layers._table import PairwiseDistance as PairwiseDistance
+from fnn.layers._table import SelectTable as SelectTable
+from fnn.layers._table import SplitTable as SplitTable

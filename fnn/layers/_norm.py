@@ -1,0 +1,289 @@
+"""Per-sample normalisations with PyTorch semantics: LayerNorm, GroupNorm and
+InstanceNorm1d/2d/3d (re-exported by :mod:`fnn.normalization`), plus the helpers the
+batch-norm family shares.
+
+They normalise each sample with its own statistics (biased variance, ``eps`` inside the
+square root), so training and evaluation agree, except for InstanceNorm with
+``track_running_stats=True``, which keeps running statistics like batch norm.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from fnn.core import Initializer, Module, expect_array, format_shape, leaf, lift, same_size
+from fnn.core._args import ints
+from fnn.errors import ConfigError, ShapeError
+from fnn.layers import _windows as win
+
+Initializer = Initializer
+
+
+def ones_init(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    return jnp.ones(shape, dtype)
+
+
+def zeros_init(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    return jnp.zeros(shape, dtype)
+
+
+def unit_uniform_init(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    return jax.random.uniform(key, shape, dtype)
+
+
+def channel_view(v: Any, ndim: int) -> Any:
+    """A per-channel vector shaped ``(1, C, 1, ...)`` for a rank-``ndim`` batch."""
+    return jnp.reshape(v, (1, -1) + (1,) * (ndim - 2))
+
+
+def check_norm_args(layer: str, n: int, eps: float, momentum: float | None) -> None:
+    ints(layer, 1, num_features=n)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
+        raise ConfigError(f"{layer}: eps must be a non-negative number, got {eps!r}")
+    if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float))
+                                 or not 0 <= momentum <= 1):
+        raise ConfigError(f"{layer}: momentum must be in [0, 1], got {momentum!r}")
+
+
+def _moments(x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    return mean, jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
+
+
+def LayerNorm(normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, *,
+              weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
+    """PyTorch ``nn.LayerNorm``: normalise each sample over its trailing ``normalized_shape`` dims.
+
+    ``y = (x - mean) / √(var + eps) · weight + bias`` with the biased variance, statistics
+    over the last ``len(normalized_shape)`` dims. (torch7's undocumented LayerNormalization
+    placed eps differently and is not provided.)
+
+    Args:
+      normalized_shape: an int or a tuple: the trailing input dims.
+      eps: added to the variance inside the square root.
+      elementwise_affine: learn ``weight`` (init 1) of shape ``normalized_shape``.
+      bias: with ``elementwise_affine``, also learn ``bias`` (init 0).
+      weight_init, bias_init: ``(key, shape, dtype) -> array``.
+
+    Shape contract: ``(..., *normalized_shape)``, any number of leading dims.
+
+    >>> import jax, jax.numpy as jnp, fnn
+    >>> init, apply = fnn.LayerNorm(2)
+    >>> _, params = init(jax.random.key(0), (-1, 2))
+    >>> apply(params, jnp.array([[1.0, 3.0]]))
+    Array([[-0.999995,  0.999995]], dtype=float32)
+    """
+    shape = (normalized_shape,) if win._is_int(normalized_shape) else tuple(normalized_shape)
+    ints("nn.LayerNorm", 1, **{f"normalized_shape[{i}]": v for i, v in enumerate(shape)})
+    if not shape:
+        raise ConfigError("nn.LayerNorm: normalized_shape must not be empty")
+    check_norm_args("nn.LayerNorm", 1, eps, None)
+    k = len(shape)
+    w_init, b_init = weight_init or ones_init, bias_init or zeros_init
+
+    def check(in_shape: Any, dtype: Any) -> None:
+        expect_array(in_shape)
+        if len(in_shape) < k or not all(same_size(a, b) for a, b in zip(shape, in_shape[-k:], strict=True)):
+            raise ShapeError(f"expects input (..., {', '.join(map(str, shape))}), got {format_shape(in_shape)}")
+
+    def params(rng: Any, in_shape: Any, dtype: Any) -> dict:
+        kw, kb = jax.random.split(rng)
+        p = {"weight": w_init(kw, shape, dtype)}
+        if bias:
+            p["bias"] = b_init(kb, shape, dtype)
+        return p
+
+    def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
+        mean, var = _moments(x, tuple(range(x.ndim - k, x.ndim)))
+        y = (x - mean) * lax.rsqrt(var + eps)
+        if elementwise_affine:
+            win.same_dtype(x, p["weight"])
+            y = y * lift(p["weight"], y.ndim)
+            if bias:
+                y = y + lift(p["bias"], y.ndim)
+        return y
+
+    cfg = {"normalized_shape": shape, "eps": eps, "elementwise_affine": elementwise_affine, "bias": bias}
+    return leaf(f"nn.LayerNorm({shape}, eps={eps}, elementwise_affine={elementwise_affine})", forward,
+                kind="LayerNorm", params=params if elementwise_affine else None, check=check, config=cfg)
+
+
+def GroupNorm(num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
+              weight_init: Initializer | None = None, bias_init: Initializer | None = None) -> Module:
+    """PyTorch ``nn.GroupNorm``: normalise each sample over groups of channels.
+
+    The channels are split into ``num_groups`` consecutive groups; each group of each
+    sample is normalised over its channels and spatial positions (biased variance), then
+    the per-channel affine map applies.
+
+    Args:
+      num_groups: groups; must divide ``num_channels``.
+      num_channels: channels ``C`` (dim 1).
+      eps: added to the variance inside the square root.
+      affine: learn per-channel ``weight`` (init 1) and ``bias`` (init 0).
+      weight_init, bias_init: ``(key, shape, dtype) -> array``.
+
+    Shape contract: ``(B, C, *)`` as in PyTorch; the batch dim is required (a rank-2 input
+    is ``(B, C)``), so one example must be passed as ``x[None]``.
+
+    >>> import jax, fnn
+    >>> fnn.GroupNorm(2, 4).init(jax.random.key(0), (-1, 4, 5, 5))[1]['weight'].shape
+    (4,)
+    """
+    ints("nn.GroupNorm", 1, num_groups=num_groups, num_channels=num_channels)
+    if num_channels % num_groups:
+        raise ConfigError(f"nn.GroupNorm: num_channels={num_channels} must be divisible by num_groups={num_groups}")
+    check_norm_args("nn.GroupNorm", num_channels, eps, None)
+    w_init, b_init = weight_init or ones_init, bias_init or zeros_init
+
+    def check(shape: Any, dtype: Any) -> None:
+        expect_array(shape)
+        if len(shape) < 2 or not same_size(num_channels, shape[1]):
+            raise ShapeError(f"expects input (B, {num_channels}, *), got {format_shape(shape)}")
+
+    def params(rng: Any, shape: Any, dtype: Any) -> dict:
+        kw, kb = jax.random.split(rng)
+        return {"weight": w_init(kw, (num_channels,), dtype), "bias": b_init(kb, (num_channels,), dtype)}
+
+    def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
+        g = jnp.reshape(x, (x.shape[0], num_groups, -1))
+        mean, var = _moments(g, (2,))
+        y = jnp.reshape((g - mean) * lax.rsqrt(var + eps), x.shape)
+        if affine:
+            win.same_dtype(x, p["weight"])
+            y = y * channel_view(p["weight"], y.ndim) + channel_view(p["bias"], y.ndim)
+        return y
+
+    cfg = {"num_groups": num_groups, "num_channels": num_channels, "eps": eps, "affine": affine}
+    return leaf(f"nn.GroupNorm({num_groups}, {num_channels}, eps={eps}, affine={affine})", forward, kind="GroupNorm",
+                params=params if affine else None, check=check, config=cfg)
+
+
+def _instance_norm(nd: int, num_features: int, eps: float, momentum: float | None, affine: bool,
+                   track_running_stats: bool, weight_init: Initializer | None, bias_init: Initializer | None) -> Module:
+    cls = f"InstanceNorm{nd}d"
+    check_norm_args(f"nn.{cls}", num_features, eps, momentum)
+    factor = 0.0 if momentum is None else momentum  # PyTorch passes momentum=None as 0
+    letters = (str(num_features), *{1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}[nd])
+    check = win.check_layout(letters, channel_axis=-nd - 1, channels=num_features, spatial_axes=())
+    w_init, b_init = weight_init or ones_init, bias_init or zeros_init
+
+    def params(rng: Any, shape: Any, dtype: Any) -> dict:
+        kw, kb = jax.random.split(rng)
+        return {"weight": w_init(kw, (num_features,), dtype), "bias": b_init(kb, (num_features,), dtype)}
+
+    def state(shape: Any, dtype: Any) -> dict:
+        return {"running_mean": jnp.zeros((num_features,), dtype), "running_var": jnp.ones((num_features,), dtype)}
+
+    def forward(p: Any, s: Any, x: Any, *, rng: Any, train: bool) -> tuple[Any, Any]:
+        xb, single = win.batch_first(x, nd + 1)
+        axes = tuple(range(2, xb.ndim))
+        new_s = s
+        if train or not track_running_stats:
+            n = math.prod(xb.shape[2:])
+            if n <= 1 and train:
+                raise ShapeError(f"expected more than 1 spatial element per channel when training, got input "
+                                 f"{format_shape(x.shape)}")
+            mean, var = _moments(xb, axes)
+            if train and track_running_stats:
+                win.same_dtype(x, s["running_mean"])
+                m = lax.stop_gradient(jnp.mean(mean, axis=(0,) + axes))
+                v = lax.stop_gradient(jnp.mean(var, axis=(0,) + axes)) * (n / (n - 1))
+                new_s = {"running_mean": (1 - factor) * s["running_mean"] + factor * m,
+                         "running_var": (1 - factor) * s["running_var"] + factor * v}
+        else:
+            win.same_dtype(x, s["running_mean"])
+            mean, var = channel_view(s["running_mean"], xb.ndim), channel_view(s["running_var"], xb.ndim)
+        y = (xb - mean) * lax.rsqrt(var + eps)
+        if affine:
+            win.same_dtype(x, p["weight"])
+            y = y * channel_view(p["weight"], y.ndim) + channel_view(p["bias"], y.ndim)
+        return (y[0] if single else y), new_s
+
+    cfg = {"num_features": num_features, "eps": eps, "momentum": momentum, "affine": affine,
+           "track_running_stats": track_running_stats}
+    name = (f"nn.{cls}({num_features}, eps={eps}, momentum={momentum}, affine={affine}, "
+            f"track_running_stats={track_running_stats})")
+    return leaf(name, forward, kind=cls, params=params if affine else None,
+                state=state if track_running_stats else None, check=check, stateful=True, config=cfg)
+
+
+def InstanceNorm1d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                   track_running_stats: bool = False, *, weight_init: Initializer | None = None,
+                   bias_init: Initializer | None = None) -> Module:
+    """PyTorch ``nn.InstanceNorm1d``: normalise each sample's channels over ``L``.
+
+    Args:
+      num_features: channels ``C``.
+      eps: added to the (biased) variance inside the square root.
+      momentum: running-average factor for ``track_running_stats`` (None means 0, as in PyTorch).
+      affine: learn per-channel ``weight`` (init 1) and ``bias`` (init 0); off by default.
+      track_running_stats: keep ``running_mean``/``running_var`` (the batch average of the
+        instance statistics, unbiased variance) and use them in evaluation (a stateful layer).
+      weight_init, bias_init: ``(key, shape, dtype) -> array``.
+
+    Shape contract: ``(C, L)`` or ``(B, C, L)``. Unlike PyTorch there is no
+    ``num_batches_tracked`` state (PyTorch never updates it for instance norm).
+
+    >>> import jax, fnn
+    >>> fnn.InstanceNorm1d(3).init(jax.random.key(0), (-1, 3, 7))[0]
+    (-1, 3, 7)
+    """
+    return _instance_norm(1, num_features, eps, momentum, affine, track_running_stats, weight_init, bias_init)
+
+
+def InstanceNorm2d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                   track_running_stats: bool = False, *, weight_init: Initializer | None = None,
+                   bias_init: Initializer | None = None) -> Module:
+    """PyTorch ``nn.InstanceNorm2d``: normalise each sample's channels over ``H, W``.
+
+    Args:
+      num_features: channels ``C``.
+      eps: added to the (biased) variance inside the square root.
+      momentum: running-average factor for ``track_running_stats`` (None means 0, as in PyTorch).
+      affine: learn per-channel ``weight`` (init 1) and ``bias`` (init 0); off by default.
+      track_running_stats: keep ``running_mean``/``running_var`` (the batch average of the
+        instance statistics, unbiased variance) and use them in evaluation (a stateful layer).
+      weight_init, bias_init: ``(key, shape, dtype) -> array``.
+
+    Shape contract: ``(C, H, W)`` or ``(B, C, H, W)``. Unlike PyTorch there is no
+    ``num_batches_tracked`` state (PyTorch never updates it for instance norm).
+
+    >>> import jax, fnn
+    >>> fnn.InstanceNorm2d(3).init(jax.random.key(0), (-1, 3, 5, 5))[0]
+    (-1, 3, 5, 5)
+    """
+    return _instance_norm(2, num_features, eps, momentum, affine, track_running_stats, weight_init, bias_init)
+
+
+def InstanceNorm3d(num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                   track_running_stats: bool = False, *, weight_init: Initializer | None = None,
+                   bias_init: Initializer | None = None) -> Module:
+    """PyTorch ``nn.InstanceNorm3d``: normalise each sample's channels over ``T, H, W``.
+
+    Args:
+      num_features: channels ``C``.
+      eps: added to the (biased) variance inside the square root.
+      momentum: running-average factor for ``track_running_stats`` (None means 0, as in PyTorch).
+      affine: learn per-channel ``weight`` (init 1) and ``bias`` (init 0); off by default.
+      track_running_stats: keep ``running_mean``/``running_var`` (the batch average of the
+        instance statistics, unbiased variance) and use them in evaluation (a stateful layer).
+      weight_init, bias_init: ``(key, shape, dtype) -> array``.
+
+    Shape contract: ``(C, T, H, W)`` or ``(B, C, T, H, W)``. Unlike PyTorch there is no
+    ``num_batches_tracked`` state (PyTorch never updates it for instance norm).
+
+    >>> import jax, fnn
+    >>> fnn.InstanceNorm3d(3).init(jax.random.key(0), (-1, 3, 2, 4, 4))[0]
+    (-1, 3, 2, 4, 4)
+    """
+    return _instance_norm(3, num_features, eps, momentum, affine, track_running_stats, weight_init, bias_init)
+
+
+__all__ = ["LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
+LAYERS: list[str] = []  # registered through fnn.normalization
