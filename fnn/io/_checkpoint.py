@@ -29,7 +29,7 @@ Safety:
   path, shape and dtype against ``like`` and reports all mismatches at once.
 
 >>> import os, tempfile, jax, jax.numpy as jnp, fnn
->>> from fnn.checkpoint import save, load
+>>> from fnn.io import save, load
 >>> model = fnn.Sequential(fnn.Linear(3, 2))
 >>> _, params = model.init(jax.random.key(0), (-1, 3))
 >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
@@ -202,7 +202,7 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     if _META_KEY not in metadata:
         raise CheckpointError(
             f"{path} is a safetensors file but not an fnn checkpoint (it has no fnn metadata). "
-            "To import PyTorch weights use fnn.interop.load_torch_state_dict"
+            "To import PyTorch weights use fnn.load_torch_state_dict"
         )
     try:
         header = json.loads(metadata[_META_KEY])

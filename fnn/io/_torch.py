@@ -21,7 +21,7 @@ No pickle: ``torch.save`` files (``.pt``/``.pth``) are refused (unpickling runs 
 in PyTorch with ``safetensors.torch.save_file(model.state_dict(), "model.safetensors")``.
 
 >>> import jax, numpy as np, fnn
->>> from fnn.interop import load_torch_state_dict, to_torch_state_dict
+>>> from fnn.io import load_torch_state_dict, to_torch_state_dict
 >>> model = fnn.Sequential(fnn.Linear(3, 2), fnn.Tanh())
 >>> _, params = model.init(jax.random.key(0), (-1, 3))
 >>> sd = {"0.weight": np.ones((2, 3), np.float32), "0.bias": np.zeros(2, np.float32)}

@@ -1,6 +1,6 @@
 """Trees of arrays as flat safetensors entries plus a JSON skeleton, and atomic file writes.
 
-The machinery under :mod:`fnn.checkpoint` (and :mod:`fnn.interop`'s writer):
+The machinery under :mod:`fnn.io`'s checkpoints (and its PyTorch writer):
 
 * :func:`describe` turns a tree (dicts, lists, tuples, NamedTuples, registered dataclasses,
   ``None``, arrays, numbers, PRNG keys) into a JSON skeleton, one record per leaf (kind,

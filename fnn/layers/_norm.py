@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from fnn.core import Initializer, Module, expect_array, format_shape, leaf, lift, same_size
-from fnn.core._args import ints
+from fnn.core._args import ints, is_int
 from fnn.errors import ConfigError, ShapeError
 from fnn.layers import _windows as win
 
@@ -78,7 +78,7 @@ def LayerNorm(normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool
     >>> apply(params, jnp.array([[1.0, 3.0]]))
     Array([[-0.999995,  0.999995]], dtype=float32)
     """
-    shape = (normalized_shape,) if win._is_int(normalized_shape) else tuple(normalized_shape)
+    shape = (normalized_shape,) if is_int(normalized_shape) else tuple(normalized_shape)
     ints("nn.LayerNorm", 1, **{f"normalized_shape[{i}]": v for i, v in enumerate(shape)})
     if not shape:
         raise ConfigError("nn.LayerNorm: normalized_shape must not be empty")

@@ -21,9 +21,8 @@ from typing import Any
 from jax import lax
 
 from fnn.core import Module
-from fnn.core._args import int_tuple, ints
+from fnn.core._args import int_tuple, ints, is_int
 from fnn.errors import ConfigError
-from fnn.layers import _windows as win
 from fnn.layers._pool import adaptive_layer, window_layer
 
 _LETTERS = {1: ("C", "L"), 2: ("C", "H", "W"), 3: ("C", "T", "H", "W")}
@@ -274,7 +273,7 @@ def _adaptive_nd(nd: int, output_size: Any, op: str, return_indices: bool = Fals
     if return_indices:
         raise ConfigError(f"nn.{cls}: return_indices=True is not supported (fnn has no MaxUnpool)")
     sizes = (output_size,) * nd if not isinstance(output_size, (tuple, list)) else tuple(output_size)
-    if len(sizes) != nd or not all(o is None or (win._is_int(o) and o > 0) for o in sizes):
+    if len(sizes) != nd or not all(o is None or (is_int(o) and o > 0) for o in sizes):
         raise ConfigError(f"nn.{cls}: output_size must be a positive int, None, or a tuple of {nd} of them, "
                           f"got {output_size!r}")
     shown = sizes if nd > 1 else sizes[0]

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from fnn.core import Module, format_shape, is_shape, leaf
-from fnn.core._args import ints
+from fnn.core._args import ints, is_int
 from fnn.errors import ConfigError, ShapeError
 from fnn.layers import _windows as win
 
@@ -34,7 +34,7 @@ def _pads(layer: str, left: int, right: int | None, top: int | None, bottom: int
     top = left if top is None else top
     bottom = left if bottom is None else bottom
     for name, v in (("pad_l", left), ("pad_r", right), ("pad_t", top), ("pad_b", bottom)):
-        if not win._is_int(v) or (minimum is not None and v < minimum):
+        if not is_int(v) or (minimum is not None and v < minimum):
             raise ConfigError(f"{layer}: pad {name} must be an int{'' if minimum is None else ' >= 0'}, got {v!r}")
     return int(left), int(right), int(top), int(bottom)
 
@@ -66,9 +66,9 @@ def _pad_layer(layer: str, kind: str, pads: tuple[int, int, int, int], mode: str
 
 
 def _torch_pads(cls: str, padding: Any) -> tuple[int, int, int, int]:
-    if win._is_int(padding):
+    if is_int(padding):
         return (int(padding),) * 4
-    if isinstance(padding, (tuple, list)) and len(padding) == 4 and all(win._is_int(v) for v in padding):
+    if isinstance(padding, (tuple, list)) and len(padding) == 4 and all(is_int(v) for v in padding):
         return tuple(int(v) for v in padding)
     raise ConfigError(f"nn.{cls}: padding must be an int or (left, right, top, bottom), got {padding!r}")
 
@@ -264,7 +264,7 @@ def _upsample(name: str, kind: str, size: Any, scale_factor: Any, mode: str, ali
     if isinstance(given, (tuple, list)) and n_sp != len(given):
         raise ConfigError(f"{layer}: mode {mode!r} needs {n_sp} spatial sizes, got {given!r}")
     for v in given if isinstance(given, (tuple, list)) else (given,):
-        bad_size = size is not None and not win._is_int(v)
+        bad_size = size is not None and not is_int(v)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or bad_size:
             raise ConfigError(f"{layer}: size must hold positive ints and scale_factor positive numbers, got {given!r}")
     corners = bool(align_corners)

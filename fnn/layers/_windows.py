@@ -1,9 +1,9 @@
-"""Shared arithmetic of the vision families: argument checks, window output sizes,
+"""Shared arithmetic of the vision families: window output sizes,
 layout checks, and the separable resampling matrices used by adaptive pooling and
 interpolation.
 
-Private to :mod:`fnn.convolution`, :mod:`fnn.pooling`, :mod:`fnn.spatial` and
-:mod:`fnn.normalization`; nothing here is public API.
+Private to the vision files of :mod:`fnn.layers` (``_conv``, ``_pool``, ``_spatial``,
+``_batch_norm``, ``_norm``); nothing here is public API.
 
 Shape-check messages follow the core convention (no layer name; ``leaf`` adds it)::
 
@@ -13,8 +13,6 @@ Shape-check messages follow the core convention (no layer name; ``leaf`` adds it
 28
 >>> pool_out(5, 2, 2, 0, 1, ceil=True)
 3
->>> int_tuple("MaxPool2d", "kernel_size", 3, 2)
-(3, 3)
 """
 
 from __future__ import annotations

@@ -68,10 +68,10 @@ def plot_history(
     Raises:
       ConfigError: the history is empty or its curves have no epochs.
 
-    >>> import os, tempfile, fnn.plot
+    >>> import os, tempfile, fnn
     >>> out = os.path.join(tempfile.mkdtemp(), "history.png")
     >>> history = {"loss": [1.0, 0.5], "eval_loss": [1.1, 0.7], "accuracy": [0.6, 0.8], "eval_accuracy": [0.5, 0.7]}
-    >>> fnn.plot.plot_history(history, out) == out, os.path.getsize(out) > 0
+    >>> fnn.train.plot_history(history, out) == out, os.path.getsize(out) > 0
     (True, True)
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
