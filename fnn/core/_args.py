@@ -13,7 +13,6 @@ argument's name, and raises a :class:`~fnn.errors.ConfigError` that names both::
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -26,13 +25,6 @@ from fnn.errors import ConfigError
 def is_int(v: Any) -> bool:
     """True for Python and numpy ints, False for bools."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def positive(layer: str, **sizes: Any) -> None:
-    """Raises a ConfigError unless every size is a positive int."""
-    for k, v in sizes.items():
-        if not is_int(v) or v <= 0:
-            raise ConfigError(f"{layer}: {k} must be a positive int, got {v!r}")
 
 
 def ints(layer: str, minimum: int, **values: Any) -> None:
@@ -92,15 +84,6 @@ def probability(layer: str, p: Any) -> float:
     return float(p)
 
 
-def number(layer: str, name: str, v: object, *, positive: bool = True) -> float:
-    """A real number (not NaN), positive unless ``positive=False``."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or math.isnan(v):
-        raise ConfigError(f"{layer}: {name} must be a number, got {v!r}")
-    if positive and not v > 0:
-        raise ConfigError(f"{layer}: {name} must be positive, got {v!r}")
-    return float(v)
-
-
 def check_number(name: str, what: str, v: Any, *, low: float | None = None, strict: bool = False) -> float:
     """A real hyper-parameter, optionally bounded below; ConfigError otherwise."""
     if not isinstance(v, numbers.Real) or isinstance(v, bool) or not np.isfinite(v):
@@ -108,6 +91,12 @@ def check_number(name: str, what: str, v: Any, *, low: float | None = None, stri
     if low is not None and (v < low or strict and v == low):
         raise ConfigError(f"{name}: {what} must be {'>' if strict else '>='} {low}, got {v!r}")
     return float(v)
+
+
+def reals(layer: str, **values: Any) -> None:
+    """Raises a ConfigError unless every value is a finite real number."""
+    for name, v in values.items():
+        check_number(layer, name, v)
 
 
 def boolean(layer: str, name: str, v: object) -> bool:

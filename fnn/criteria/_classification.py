@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.core import format_shape, lift
-from fnn.core._args import check_number
+from fnn.core._args import check_number, int_arg
 from fnn.criteria._base import (
     Criterion,
     as_weights,
@@ -106,9 +106,7 @@ def _reduce_classes(losses: Array, wt: Array, r: str, empty: float) -> Array:
 
 
 def _check_ignore(name: str, ignore_index: Any) -> int:
-    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
-        raise ConfigError(f"{name}: ignore_index must be an int, got {ignore_index!r}")
-    return ignore_index
+    return int_arg(name, "ignore_index", ignore_index)
 
 
 def _nll(kind: str, weights: Any, ignore_index: int, reduction: str, *, ranks: tuple[int, ...] | None,

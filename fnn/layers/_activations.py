@@ -14,25 +14,18 @@ The PyTorch spellings are aliases: ``Softplus``, ``Softsign``, ``Hardtanh``,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from fnn.core import Initializer, Module, canonical_dim, expect_array, format_shape, leaf, lift
+from fnn.core._args import reals
 from fnn.errors import ConfigError, ShapeError
 
 # SELU's constants (Klambauer et al. 2017), as in PyTorch.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _number(layer: str, **values: Any) -> None:
-    for k, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"{layer}: {k} must be a finite number, got {v!r}")
 
 
 def _pointwise(name: str, fn: Callable[[jax.Array], jax.Array], kind: str, config: dict | None = None) -> Module:
@@ -89,7 +82,7 @@ def ELU(alpha: float = 1.0) -> Module:
     >>> fnn.ELU().apply((), jnp.array([-1.0, 2.0]))
     Array([-0.63212055,  2.        ], dtype=float32)
     """
-    _number("nn.ELU", alpha=alpha)
+    reals("nn.ELU", alpha=alpha)
     return _pointwise(
         f"nn.ELU (alpha:{alpha:f})",
         lambda x: jnp.where(x > 0, x, alpha * _expm1_neg(x)),
@@ -141,7 +134,7 @@ def SoftPlus(beta: float = 1.0, threshold: float = 20.0) -> Module:
     >>> fnn.SoftPlus().apply((), jnp.array([0.0, 30.0]))
     Array([ 0.6931472, 30.       ], dtype=float32)
     """
-    _number("nn.SoftPlus", beta=beta, threshold=threshold)
+    reals("nn.SoftPlus", beta=beta, threshold=threshold)
     if beta <= 0:
         raise ConfigError(f"nn.SoftPlus: beta must be positive, got {beta!r}")
 
@@ -199,7 +192,7 @@ def Threshold(th: float = 1e-6, v: float = 0.0) -> Module:
     >>> fnn.Threshold().apply((), jnp.array([1e-7, 1.0]))
     Array([0., 1.], dtype=float32)
     """
-    _number("nn.Threshold", th=th, v=v)
+    reals("nn.Threshold", th=th, v=v)
     return _pointwise(
         f"nn.Threshold({_fmt(th)}, {_fmt(v)})", lambda x: jnp.where(x > th, x, v), "Threshold", {"th": th, "v": v}
     )
@@ -235,7 +228,7 @@ def HardTanh(min_value: float = -1.0, max_value: float = 1.0) -> Module:
     Array([-1. ,  0.5,  1. ], dtype=float32)
     """
     lo, hi = min_value, max_value
-    _number("nn.HardTanh", min_value=lo, max_value=hi)
+    reals("nn.HardTanh", min_value=lo, max_value=hi)
     if not hi > lo:
         raise ConfigError(f"nn.HardTanh: max_value must exceed min_value, got {lo!r} and {hi!r}")
     name = "nn.HardTanh" if (lo, hi) == (-1.0, 1.0) else f"nn.HardTanh({_fmt(lo)}, {_fmt(hi)})"
@@ -265,7 +258,7 @@ def LeakyReLU(negval: float = 0.01, *, negative_slope: float | None = None) -> M
     """
     if negative_slope is not None:
         negval = negative_slope
-    _number("nn.LeakyReLU", negval=negval)
+    reals("nn.LeakyReLU", negval=negval)
     return _pointwise(f"nn.LeakyReLU({_fmt(negval)})", lambda x: jnp.where(x > 0, x, negval * x), "LeakyReLU",
                       {"negval": negval})
 
@@ -280,7 +273,7 @@ def HardShrink(lambd: float = 0.5) -> Module:
     >>> fnn.HardShrink().apply((), jnp.array([-1.0, 0.5, 0.7]))
     Array([-1. ,  0. ,  0.7], dtype=float32)
     """
-    _number("nn.HardShrink", lambd=lambd)
+    reals("nn.HardShrink", lambd=lambd)
     return _pointwise(f"nn.HardShrink({_fmt(lambd)})", lambda x: jnp.where((x > lambd) | (x < -lambd), x, 0.0),
                       "HardShrink", {"lambd": lambd})
 
@@ -295,7 +288,7 @@ def SoftShrink(lambd: float = 0.5) -> Module:
     >>> fnn.SoftShrink().apply((), jnp.array([-1.0, 0.2, 2.0]))
     Array([-0.5,  0. ,  1.5], dtype=float32)
     """
-    _number("nn.SoftShrink", lambd=lambd)
+    reals("nn.SoftShrink", lambd=lambd)
     if lambd < 0:
         raise ConfigError(f"nn.SoftShrink: lambd must be >= 0, got {lambd!r}")
     return _pointwise(
@@ -337,7 +330,7 @@ def PReLU(n_output_plane: int = 0, *, init: float = 0.25, weight_init: Initializ
     """
     if isinstance(n_output_plane, bool) or not isinstance(n_output_plane, int) or n_output_plane < 0:
         raise ConfigError(f"nn.PReLU: n_output_plane must be an int >= 0, got {n_output_plane!r}")
-    _number("nn.PReLU", init=init)
+    reals("nn.PReLU", init=init)
     shared = n_output_plane <= 1
     n = max(n_output_plane, 1)
 

@@ -46,8 +46,6 @@ from fnn.layers._norm import (
     zeros_init,
 )
 
-Initializer = Initializer
-
 
 def _pmean(v: Any, axis_name: str | None) -> Any:
     if axis_name is None:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.core import Initializer, Module, expect_array, expect_table, format_shape, leaf, lift, same_size, uniform
-from fnn.core._args import positive
+from fnn.core._args import ints
 from fnn.errors import ShapeError
 
 
@@ -39,7 +39,7 @@ def Linear(
     >>> out_shape, params['weight'].shape, apply(params, jnp.ones(3)).shape
     ((-1, 4), (4, 3), (4,))
     """
-    positive("nn.Linear", in_features=in_features, out_features=out_features)
+    ints("nn.Linear", 1, in_features=in_features, out_features=out_features)
     bound = 1.0 / math.sqrt(in_features)
     w_init = weight_init or uniform(bound)
     b_init = bias_init or uniform(bound)
@@ -100,7 +100,7 @@ def Bilinear(
     >>> out_shape, params['weight'].shape, apply(params, (jnp.ones(3), jnp.ones(2))).shape
     ((-1, 4), (4, 3, 2), (4,))
     """
-    positive("nn.Bilinear", in1_features=in1_features, in2_features=in2_features, out_features=out_features)
+    ints("nn.Bilinear", 1, in1_features=in1_features, in2_features=in2_features, out_features=out_features)
     bound = 1.0 / math.sqrt(in1_features)
     w_init = weight_init or uniform(bound)
     b_init = bias_init or uniform(bound)

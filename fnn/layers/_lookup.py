@@ -38,7 +38,7 @@ import numpy as np
 from jax.experimental import checkify
 
 from fnn.core import Initializer, Module, expect_array, leaf, normal
-from fnn.core._args import int_arg, number
+from fnn.core._args import boolean, check_number, int_arg
 from fnn.errors import ConfigError, DTypeError, IndexRangeError
 
 
@@ -168,11 +168,10 @@ def _lookup(
 def _common_args(layer: str, n_index, size, max_norm, norm_type, scale_grad_by_freq, checked):
     n = int_arg(layer, "n_index", n_index, minimum=1)
     d = int_arg(layer, "size", size, minimum=1)
-    mn = None if max_norm is None else number(layer, "max_norm", max_norm)
-    nt = number(layer, "norm_type", norm_type)
-    for name, v in (("scale_grad_by_freq", scale_grad_by_freq), ("checked", checked)):
-        if not isinstance(v, bool):
-            raise ConfigError(f"{layer}: {name} must be a bool, got {v!r}")
+    mn = None if max_norm is None else check_number(layer, "max_norm", max_norm, low=0, strict=True)
+    nt = check_number(layer, "norm_type", norm_type, low=0, strict=True)
+    boolean(layer, "scale_grad_by_freq", scale_grad_by_freq)
+    boolean(layer, "checked", checked)
     return n, d, mn, nt
 
 

@@ -21,8 +21,6 @@ from fnn.core._args import ints, is_int
 from fnn.errors import ConfigError, ShapeError
 from fnn.layers import _windows as win
 
-Initializer = Initializer
-
 
 def ones_init(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     return jnp.ones(shape, dtype)

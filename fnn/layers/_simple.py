@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.core import Initializer, Module, each_concrete, expect_array, format_shape, leaf, lift, uniform
-from fnn.core._args import int_arg, opt_int_arg, sizes_arg
+from fnn.core._args import check_number, int_arg, opt_int_arg, sizes_arg
 from fnn.errors import ConfigError, ShapeError
 
 # --------------------------------------------------------------------------- CMul / CAdd
@@ -214,14 +214,6 @@ def Mul(*, weight_init: Initializer | None = None) -> Module:
 # --------------------------------------------------------------------------- constants, Identity
 
 
-def _scalar_arg(layer: str, k: object) -> float:
-    if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{layer}: the constant must be a number, got {k!r}")
-    if not math.isfinite(float(k)):
-        raise ConfigError(f"{layer}: the constant must be finite, got {k!r}")
-    return float(k)
-
-
 def MulConstant(k: float) -> Module:
     """``y = k · x`` for a fixed number ``k`` (torch7's ``inplace`` has no functional meaning).
 
@@ -229,7 +221,7 @@ def MulConstant(k: float) -> Module:
     >>> fnn.MulConstant(2.5).apply((), jnp.ones(2))
     Array([2.5, 2.5], dtype=float32)
     """
-    c = _scalar_arg("nn.MulConstant", k)
+    c = check_number("nn.MulConstant", "k", k)
     return leaf(f"nn.MulConstant({c:g})", lambda p, x, *, rng, train: x * c, kind="MulConstant",
                 check=lambda s, d: expect_array(s), config={"k": c})
 
@@ -249,7 +241,7 @@ def AddConstant(k: float | Sequence[float] | np.ndarray) -> Module:
            [1., 2.]], dtype=float32)
     """
     if isinstance(k, (int, float, np.integer, np.floating)) and not isinstance(k, bool):
-        c = _scalar_arg("nn.AddConstant", k)
+        c = check_number("nn.AddConstant", "k", k)
         return leaf(f"nn.AddConstant({c:g})", lambda p, x, *, rng, train: x + c, kind="AddConstant",
                     check=lambda s, d: expect_array(s), config={"k": c})
     vec = np.asarray(k, dtype=np.float64)
@@ -350,7 +342,7 @@ def Padding(dim: int, pad: int, n_input_dim: int | None = None, value: float = 0
     pd = int_arg("nn.Padding", "pad", pad)
     nid = opt_int_arg("nn.Padding", "n_input_dim", n_input_dim, minimum=0)
     idx = int_arg("nn.Padding", "index", index, minimum=0)
-    val = _scalar_arg("nn.Padding", value)
+    val = check_number("nn.Padding", "value", value)
 
     def resolve(shape):
         rank = len(shape)

@@ -26,16 +26,11 @@ import jax
 import jax.numpy as jnp
 
 from fnn.core import Module, ShapeTree, canonical_dim, expect_array, expect_table, format_shape, is_shape, leaf
+from fnn.core._args import int_arg
 from fnn.errors import ConfigError, DTypeError, ShapeError
 
 # CosineDistance's epsilon, added to the squared norms (torch7).
 COSINE_EPS = 1e-12
-
-
-def _int(layer: str, name: str, v: Any, *, low: int | None = None) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or (low is not None and v < low):
-        need = "an int" if low is None else f"an int >= {low}"
-        raise ConfigError(f"{layer}: {name} must be {need}, got {v!r}")
 
 
 def batch_dim(dim: int, rank: int, n_input_dims: int | None) -> int:
@@ -102,9 +97,9 @@ def JoinTable(dim: int, n_input_dims: int | None = None) -> Module:
     >>> fnn.JoinTable(1, 2).apply((), x)          # torch7's nn.JoinTable(2, 2)
     Array([[1., 1., 1., 0., 0.]], dtype=float32)
     """
-    _int("nn.JoinTable", "dim", dim)
+    int_arg("nn.JoinTable", "dim", dim)
     if n_input_dims is not None:
-        _int("nn.JoinTable", "n_input_dims", n_input_dims, low=1)
+        int_arg("nn.JoinTable", "n_input_dims", n_input_dims, minimum=1)
 
     def check(shape, dtype):
         _arrays(shape)
@@ -139,9 +134,9 @@ def SplitTable(dim: int, n_input_dims: int | None = None) -> Module:
     >>> fnn.SplitTable(0, 1).apply((), jnp.array([[1.0, 2.0], [3.0, 4.0]]))   # splits dim 1
     (Array([1., 3.], dtype=float32), Array([2., 4.], dtype=float32))
     """
-    _int("nn.SplitTable", "dim", dim)
+    int_arg("nn.SplitTable", "dim", dim)
     if n_input_dims is not None:
-        _int("nn.SplitTable", "n_input_dims", n_input_dims, low=1)
+        int_arg("nn.SplitTable", "n_input_dims", n_input_dims, minimum=1)
 
     def check(shape, dtype):
         expect_array(shape)
@@ -179,8 +174,8 @@ def NarrowTable(offset: int, length: int = 1) -> Module:
     >>> fnn.NarrowTable(1, 2).apply((), (jnp.zeros(1), jnp.ones(1), jnp.ones(2)))
     (Array([1.], dtype=float32), Array([1., 1.], dtype=float32))
     """
-    _int("nn.NarrowTable", "offset", offset)
-    _int("nn.NarrowTable", "length", length, low=1)
+    int_arg("nn.NarrowTable", "offset", offset)
+    int_arg("nn.NarrowTable", "length", length, minimum=1)
 
     def start(n: int) -> int:
         return offset + n if offset < 0 else offset
@@ -216,7 +211,7 @@ def SelectTable(index: int) -> Module:
     >>> fnn.SelectTable(-1).apply((), (jnp.zeros(2), (jnp.ones(1), jnp.ones(3))))
     (Array([1.], dtype=float32), Array([1., 1., 1.], dtype=float32))
     """
-    _int("nn.SelectTable", "index", index)
+    int_arg("nn.SelectTable", "index", index)
 
     def check(shape, dtype):
         _table(shape)

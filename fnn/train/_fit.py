@@ -63,7 +63,7 @@ import numpy as np
 import optax
 
 from fnn.core import Module
-from fnn.core._args import positive
+from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, NonFiniteError
 from fnn.train._eval import (
@@ -410,8 +410,8 @@ def fit(
     """
     data, eval_data = as_dataset(data, "data"), None if eval_data is None else as_dataset(eval_data, "eval_data")
     n = len(data)
-    positive("fit", epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size)
-    positive("fit", **({} if max_steps is None else {"max_steps": max_steps}))
+    ints("fit", 1, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size)
+    ints("fit", 1, **({} if max_steps is None else {"max_steps": max_steps}))
     if shuffle not in (True, False, "once"):
         raise ConfigError(f"fit: shuffle must be True, False or 'once', got {shuffle!r}")
     spe = steps_per_epoch(n, batch_size, drop_last)
