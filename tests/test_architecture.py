@@ -49,8 +49,8 @@ def _fnn_imports(tree: ast.AST) -> list[tuple[int, str]]:
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 mod = alias.name.split(".")
-                if mod[0] == "fnn" and len(mod) > 1:
-                    found.append((node.lineno, mod[1]))
+                if mod[0] == "fnn":  # a bare `import fnn` imports the facade
+                    found.append((node.lineno, mod[1] if len(mod) > 1 else "__init__"))
     return found
 
 
