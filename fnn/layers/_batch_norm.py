@@ -11,7 +11,7 @@ Use the stateful pair::
     y, state = apply(params, state, x, train=True)      # updates the running statistics
     y, _ = apply(params, state, x)                      # evaluation: uses them
 
-torch7 semantics (catalogue §10.17): ``weight`` starts ``U(0, 1)`` (PyTorch: 1), ``bias`` 0;
+torch7 semantics: ``weight`` starts ``U(0, 1)`` (PyTorch: 1), ``bias`` 0;
 running mean 0 and variance 1, updated only in training as ``r <- (1-m)·r + m·stat`` with
 the **unbiased** batch variance, while the output is normalised with the biased one;
 ``eps`` inside the square root; evaluation accepts one unbatched example; a training

@@ -6,7 +6,7 @@ from the ``rng`` key given to ``apply`` in training mode (``train=True``) and ra
 :class:`~fnn.errors.MissingRNGError` without one; evaluation is deterministic and needs no
 key. Inside a container every child gets its own key (``fold_in``).
 
-Two scaling conventions (catalogue §10.18):
+Two scaling conventions:
 
 * **inverted** (torch7 Dropout's default, every PyTorch dropout): kept units are scaled
   by ``1/(1-p)`` in training, evaluation is the identity;

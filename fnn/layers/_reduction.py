@@ -1,7 +1,7 @@
 """Math layers: the reductions Sum, Mean, Max, Min and the element-wise Abs, Exp, Log,
 Sqrt, Square, Power, Clamp, plus Normalize (torch7 ``doc/simple.md``, "Math").
 
-Reductions follow torch7 (catalogue §10.9-10): ``dim`` is 0-based, a negative ``dim``
+Reductions follow torch7: ``dim`` is 0-based, a negative ``dim``
 counts from the end, and a non-negative ``dim`` is shifted by one only when the input's
 rank is exactly ``n_input_dims + 1``. The reduced dim is removed only when the output keeps
 at least one dim, so **a 1-D input gives a 1-element tensor**, not a scalar. Because of that

@@ -4,7 +4,7 @@ torch7's tensor-method adapters (``doc/simple.md``), with Python's conventions:
 dimensions, offsets and indices are 0-based and negative values count from the end.
 None of these layers has parameters; all accept integer inputs too.
 
-The batch rules are torch7's, spelled per layer (catalogue §10.9): View, Transpose and
+The batch rules are torch7's, spelled per layer: View, Transpose and
 Unsqueeze offset their dims by ``rank - num_input_dims``; Squeeze shifts its dim only when
 ``rank == num_input_dims + 1``; Reshape uses torch7's element-count heuristic. A *negative*
 dim always counts from the end of the actual input, so it never needs a batch offset.

@@ -2,7 +2,7 @@
 
 torch7's ``doc/simple.md`` element-wise layers with parameters (CMul, CAdd, Add, Mul), the
 constant ones, Identity, and the two layers that grow a dim (Replicate, Padding).
-Default initialisations are torch7's (catalogue §10.29); each parametrised layer takes its
+Default initialisations are torch7's (documented per layer); each parametrised layer takes its
 own initialiser ``(key, shape, dtype) -> array``.
 """
 
