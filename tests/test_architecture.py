@@ -132,3 +132,17 @@ def test_one_of_each_shared_helper():
     assert defined("atomic_write") == ["io/_safetensors.py"]
     for gone in ("dims_text", "is_floating", "positive", "_positive", "_number"):
         assert defined(gone) == [], f"{gone} is defined again: {defined(gone)}"
+
+
+def test_ruff_is_clean():
+    """The whole repository is ruff-clean (ruff is in the test extra; CI runs this)."""
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    root = PACKAGE.parent
+    result = subprocess.run([ruff, "check", "--no-cache", "fnn", "tests", "examples", "bench", "notebooks"],
+                            cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
