@@ -531,12 +531,10 @@ def GLU(dim: int = -1) -> Module:
     return GatedLinearUnit(dim)
 
 
-LAYERS = [
+__all__ = [
     "Sigmoid", "Tanh", "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SoftPlus", "SoftSign",
     "SoftMax", "LogSoftMax", "SoftMin", "LogSigmoid", "HardTanh", "HardShrink", "SoftShrink", "Threshold",
     "TanhShrink", "GatedLinearUnit",
-]
-__all__ = LAYERS + [
     "Softmax", "LogSoftmax", "Softmin", "Hardtanh", "Hardshrink", "Softshrink", "Softplus", "Softsign",
     "Tanhshrink", "GLU",
 ]

@@ -356,5 +356,3 @@ __all__ = [
     "BatchNormalization", "SpatialBatchNormalization", "VolumetricBatchNormalization", "BatchNorm1d", "BatchNorm2d",
     "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
 ]
-LAYERS = ["BatchNormalization", "SpatialBatchNormalization", "VolumetricBatchNormalization", "LayerNorm", "GroupNorm",
-          "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]

@@ -207,4 +207,3 @@ def AlphaDropout(p: float = 0.5) -> Module:
 
 
 __all__ = ["Dropout", "SpatialDropout", "VolumetricDropout", "AlphaDropout", "Dropout2d", "Dropout3d"]
-LAYERS = ["Dropout", "SpatialDropout", "VolumetricDropout", "AlphaDropout"]

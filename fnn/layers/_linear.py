@@ -139,4 +139,3 @@ def Bilinear(
 
 
 __all__ = ["Linear", "Bilinear"]
-LAYERS = ["Linear", "Bilinear"]

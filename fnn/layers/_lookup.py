@@ -267,4 +267,3 @@ def Embedding(
 
 
 __all__ = ["LookupTable", "Embedding", "lookup_weight"]
-LAYERS = ["LookupTable"]

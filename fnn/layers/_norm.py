@@ -284,4 +284,3 @@ def InstanceNorm3d(num_features: int, eps: float = 1e-5, momentum: float | None 
 
 
 __all__ = ["LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
-LAYERS: list[str] = []  # registered through fnn.normalization

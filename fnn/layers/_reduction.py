@@ -294,4 +294,3 @@ def Normalize(p: float, eps: float = 1e-10) -> Module:
 
 
 __all__ = ["Sum", "Mean", "Max", "Min", "Abs", "Exp", "Log", "Sqrt", "Square", "Power", "Clamp", "Normalize"]
-LAYERS = list(__all__)

@@ -460,4 +460,3 @@ def Unflatten(dim: int, unflattened_size: Sequence[int]) -> Module:
 
 
 __all__ = ["View", "Reshape", "Transpose", "Narrow", "Select", "Squeeze", "Unsqueeze", "Flatten", "Unflatten"]
-LAYERS = ["View", "Reshape", "Transpose", "Narrow", "Select", "Squeeze", "Unsqueeze"]

@@ -370,4 +370,3 @@ def Padding(dim: int, pad: int, n_input_dim: int | None = None, value: float = 0
 
 
 __all__ = ["CMul", "CAdd", "Add", "Mul", "MulConstant", "AddConstant", "Identity", "Replicate", "Padding"]
-LAYERS = list(__all__)

@@ -354,5 +354,3 @@ __all__ = [
     "SpatialUpSamplingBilinear", "ZeroPad2d", "ReflectionPad2d", "ReplicationPad2d", "Upsample",
     "UpsamplingNearest2d", "UpsamplingBilinear2d",
 ]
-LAYERS = ["SpatialZeroPadding", "SpatialReflectionPadding", "SpatialReplicationPadding", "SpatialUpSamplingNearest",
-          "SpatialUpSamplingBilinear"]

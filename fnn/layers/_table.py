@@ -436,9 +436,8 @@ def CosineDistance() -> Module:
     return _pair("CosineDistance", "nn.CosineDistance", fn)
 
 
-LAYERS = [
+__all__ = [
     "JoinTable", "SplitTable", "NarrowTable", "SelectTable", "FlattenTable",
     "CAddTable", "CSubTable", "CMulTable", "CDivTable", "CMaxTable", "CMinTable",
     "PairwiseDistance", "DotProduct", "CosineDistance",
 ]
-__all__ = list(LAYERS)

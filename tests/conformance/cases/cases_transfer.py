@@ -7,7 +7,13 @@ from the batched call under torch7's rank rules (documented in the layers):
 - per-channel PReLU reads the channel from dim 1 for any rank > 1, so a ``(B, C, L)``
   batch is not vmap-able (each example ``(C, L)`` would be read as ``(B=C, C=L)``),
   and a 1-D ``(C,)`` input has no batch dim;
-- GatedLinearUnit with a non-negative dim splits an absolute dim.
+- GatedLinearUnit with a non-negative dim splits an absolute dim, as does a PyTorch-style
+  ``dim=1`` (an absolute dim: the class dim of a ``(B, C)`` batch, out of range for one example).
+
+The PyTorch aliases (``Softmax``, ``Hardtanh``, ``GLU``, ...) call their torch7 twins with
+PyTorch's argument names; they get cases with PyTorch-style arguments but no finite
+differences (their twins run them, and tests/layers/test_activations.py compares them with
+PyTorch).
 """
 
 import fnn
@@ -60,3 +66,18 @@ for _name, _make in [("SoftMax", fnn.SoftMax), ("LogSoftMax", fnn.LogSoftMax), (
         Case(_name, lambda m=_make: m(dim=-1), (2, 3, 4), id="dim-last"),
     ]
 del _name, _make
+
+# PyTorch aliases, with PyTorch's argument names.
+CASES += [
+    Case("Softmax", lambda: fnn.Softmax(dim=-1), (2, 3), grads=False),
+    Case("LogSoftmax", lambda: fnn.LogSoftmax(dim=1), (2, 3), batched=False, grads=False),
+    Case("Softmin", lambda: fnn.Softmin(dim=-1), (2, 3, 2), grads=False),
+    Case("Hardtanh", lambda: fnn.Hardtanh(min_val=-0.5, max_val=1.5), (2, 3), grads=False),
+    Case("Hardshrink", lambda: fnn.Hardshrink(lambd=0.3), (2, 3), grads=False),
+    Case("Softshrink", lambda: fnn.Softshrink(lambd=0.3), (2, 3), grads=False),
+    Case("Softplus", lambda: fnn.Softplus(beta=2.0, threshold=1.0), (2, 3), grads=False),
+    Case("Softsign", fnn.Softsign, (2, 3), grads=False),
+    Case("Tanhshrink", fnn.Tanhshrink, (2, 3), grads=False),
+    Case("GLU", lambda: fnn.GLU(dim=-1), (2, 4), grads=False),
+    Case("GLU", lambda: fnn.GLU(dim=1), (2, 4, 3), batched=False, grads=False, id="dim1"),
+]
