@@ -21,7 +21,7 @@ import fnn
 from fnn.errors import CheckpointError
 from fnn.io import Checkpoint, LoadReport, load, save
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -13,7 +13,7 @@ import optax
 import fnn
 from fnn.train import fit
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 # The subprocess uses the same jax configuration as tests/conftest.py.
 _CHILD = """

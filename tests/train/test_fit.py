@@ -520,7 +520,7 @@ def test_fit_matches_a_pytorch_training_loop(torch, which):
 
 
 def run_example(name: str, argv: list[str]):
-    path = os.path.join(os.path.dirname(__file__), "..", "examples", f"{name}.py")
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", f"{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -24,7 +24,7 @@ from fnn.io import load
 from fnn.train import evaluate, fit
 from tests.conftest import MNIST_PATH
 
-EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 
 
 def example(name: str):

@@ -1,0 +1,168 @@
+"""The train step: :func:`make_train_step`, and the trainer's epoch kernel built from the same pieces.
+
+Both share :func:`loss_and_grads` (the loss and its gradient in train mode) and :func:`update`
+(the optimizer's update, applied). :func:`epoch_kernel` adds what :func:`fnn.train.fit` needs
+around them: the batch gathered on the device, a fresh key per step, running sums, padding
+masks and the non-finite guard.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from fnn.core import Module
+from fnn.train._eval import Metrics, masked_mean, take
+
+Criterion = Callable[[Any, Any], jax.Array]
+
+
+def loss_and_grads(model: Module, criterion: Criterion, params, state, x, y, rng, mask=None):
+    """``((loss, (output, new_state)), grads)`` of one batch in train mode (``mask``: real examples)."""
+    apply = model.stateful.apply
+
+    def loss_fn(p):
+        out, new_state = apply(p, state, x, rng=rng, train=True)
+        loss = criterion(out, y) if mask is None else masked_mean(criterion, out, y, mask)
+        return loss, (out, new_state)
+
+    return jax.value_and_grad(loss_fn, has_aux=True)(params)
+
+
+def update(optimizer: optax.GradientTransformation, grads, opt_state, params):
+    """``(new_params, new_opt_state)``: one optimizer update, applied."""
+    # optax is not written for jax_numpy_dtype_promotion="strict"; its update runs in standard mode.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+
+def make_train_step(
+    model: Module, criterion: Criterion, optimizer: optax.GradientTransformation, *, donate: bool = True
+) -> Callable:
+    """The jitted train step of the ten-line loop (see :mod:`fnn.train`).
+
+    Args:
+      model: the model (its stateful form is used, so models with state work as they are).
+      criterion: ``criterion(output, target) -> scalar``.
+      optimizer: an optax optimizer.
+      donate: donate params, state and optimizer state to the step (updated in place).
+
+    Returns:
+      ``step(params, state, opt_state, x, y, rng) -> (params, state, opt_state, loss)``, one
+      gradient step on the batch ``(x, y)`` in train mode with the key ``rng``. ``state`` is
+      the model state (``model.stateful``; ``()`` leaves for a model without state). With
+      ``donate=True`` the first three arguments are donated: do not reuse them after the call.
+
+    >>> import jax, jax.numpy as jnp, optax, fnn
+    >>> model = fnn.Linear(3, 1)
+    >>> _, params, state = model.stateful.init(jax.random.key(0), (-1, 3))
+    >>> opt = optax.sgd(0.1)
+    >>> step = fnn.make_train_step(model, lambda out, y: jnp.mean((out - y) ** 2), opt)
+    >>> x, y = jnp.ones((4, 3)), jnp.zeros((4, 1))
+    >>> params, state, opt_state, loss = step(params, state, opt.init(params), x, y, jax.random.key(1))
+    >>> loss.shape, loss.dtype
+    ((), dtype('float32'))
+    """
+
+    def step(params, state, opt_state, x, y, rng):
+        (loss, (_, new_state)), grads = loss_and_grads(model, criterion, params, state, x, y, rng)
+        params, opt_state = update(optimizer, grads, opt_state, params)
+        return params, new_state, opt_state, loss
+
+    return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
+
+
+def steps_per_epoch(n: int, batch_size: int, drop_last: bool = True) -> int:
+    """The number of steps in one epoch of ``n`` examples.
+
+    >>> from fnn.train import steps_per_epoch
+    >>> steps_per_epoch(10, 4), steps_per_epoch(10, 4, drop_last=False)
+    (2, 3)
+    """
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+def _accumulate(run: dict, metrics: Metrics, ok, step, loss, gnorm, out, y, mask, weight) -> dict:
+    """The running sums after one step: a step that is not ``ok`` adds nothing and, if it is the
+    first such step, is recorded in ``bad_*``."""
+    f = run["loss"].dtype
+    new_run = dict(run)
+    new_run["loss"] = run["loss"] + jnp.where(ok, loss.astype(f) * weight, 0.0)
+    new_run["count"] = run["count"] + jnp.where(ok, weight, 0.0)
+    for name, fn in metrics:
+        value = fn(out, y) if mask is None else masked_mean(fn, out, y, mask)
+        new_run[name] = run[name] + jnp.where(ok, value.astype(f) * weight, 0.0)
+    first_bad = (~ok) & (run["bad_step"] < 0)
+    new_run["bad_step"] = jnp.where(first_bad, step, run["bad_step"])
+    new_run["bad_loss"] = jnp.where(first_bad, loss.astype(f), run["bad_loss"])
+    new_run["bad_grad_norm"] = jnp.where(first_bad, gnorm.astype(f), run["bad_grad_norm"])
+    return new_run
+
+
+@functools.lru_cache(maxsize=32)
+def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int, n: int, pad: bool, impl: str,
+                 guard: bool = True):
+    """The trainer's step on batch ``i`` of the permutation ``perm``, which prefetches batch ``i + 1``.
+
+    Returns ``(gather, step, traces)``: ``gather(x_all, y_all, perm, i) -> batch`` (jitted) and
+    ``step(carry, batch, x_all, y_all, perm, i) -> (carry, next batch)`` (jitted, donating the
+    carry ``(params, state, opt_state, rng, step, running)``); ``traces[0]`` counts Python traces
+    of ``step``. A step whose loss or gradient is not finite changes nothing but
+    ``running['bad_*']``; every later step is skipped too. With ``guard=False`` such steps
+    still update params, state and optimizer state (one select per array less).
+
+    Why the prefetch: the step must read its batch from memory. Gathered inside the step, XLA
+    fuses the gather into the batch's first consumers and repeats it there (5 times for a
+    5-row convolution); gathered by a jitted call of its own, each step pays a second dispatch.
+    The batch the step gathers for its successor is an output: materialised, and one dispatch
+    per step. The measured costs of each choice are in ``bench/README.md``.
+    """
+    last_batch = steps_per_epoch(n, batch_size, drop_last=not pad) - 1
+    traces = [0]
+
+    @jax.jit
+    def gather(x_all, y_all, perm, i):
+        pos = i * batch_size + jnp.arange(batch_size)
+        idx = take(perm, pos % n)  # padding slots re-use real examples (sane BatchNorm statistics)
+        return take(x_all, idx), take(y_all, idx)
+
+    def kernel(carry, batch, x_all, y_all, perm, i):
+        traces[0] += 1
+        x, y = batch
+        params, state, opt_state, rng, step, run = carry
+        mask = (i * batch_size + jnp.arange(batch_size) < n) if pad else None
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 0), step)
+        (loss, (out, new_state)), grads = loss_and_grads(model, criterion, params, state, x, y, key, mask)
+        new_params, new_opt = update(optimizer, grads, opt_state, params)
+        gnorm = optax.tree.norm(grads)
+        ok = jnp.isfinite(loss) & jnp.isfinite(gnorm) & (run["bad_step"] < 0)
+        keep = (lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)) if guard else (
+            lambda new, old: new)
+        weight = jnp.sum(mask).astype(run["loss"].dtype) if pad else jnp.asarray(batch_size, run["loss"].dtype)
+        new_run = _accumulate(run, metrics, ok, step, loss, gnorm, out, y, mask, weight)
+        new_carry = (keep(new_params, params), keep(new_state, state), keep(new_opt, opt_state), rng,
+                     step + ok.astype(jnp.int32), new_run)
+        return new_carry, gather(x_all, y_all, perm, jnp.minimum(i + 1, last_batch))  # the last step's is unused
+
+    return gather, jax.jit(kernel, donate_argnums=(0,)), traces  # a donated batch costs two copies
+
+
+@functools.lru_cache(maxsize=8)
+def permutation(n: int, impl: str) -> Callable:
+    """The jitted ``perm(rng, epoch) = permutation(fold_in(fold_in(key, 1), epoch), n)``, an epoch's shuffle."""
+
+    def perm(rng, epoch):
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 1), epoch)
+        return jax.random.permutation(key, n)
+
+    return jax.jit(perm)
+
+
+__all__ = ["make_train_step", "steps_per_epoch"]
