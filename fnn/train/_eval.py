@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.core import Module
+from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError
 
@@ -209,8 +210,7 @@ def evaluate(
     ['accuracy']
     """
     data = as_dataset(data, "data")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-        raise ConfigError(f"evaluate: batch_size must be a positive int, got {batch_size!r}")
+    ints("evaluate", 1, batch_size=batch_size)
     if state is None:
         state = model._empty_state()
     step = make_eval_step(model, criterion, resolve_metrics(metrics, data.y))
