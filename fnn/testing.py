@@ -1,12 +1,13 @@
-"""A layer test kit: finite-difference gradients and the conformance checks.
+"""A layer and criterion test kit: finite-difference gradients and the conformance checks.
 
 torch7 shipped ``nn.Jacobian``; this is its functional counterpart. Use it on your
-own layers::
+own layers and criteria::
 
     import jax
     jax.config.update("jax_enable_x64", True)
     fnn.testing.check_layer(MyLayer(), (2, 3))          # every shared check
     fnn.testing.check_gradients(MyLayer(), params, x)   # finite differences only
+    fnn.testing.check_criterion(MyLoss(), x, target)    # every shared check of a criterion
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.core import Module, is_shape, normalize_shape, shape_of
+from fnn.criteria import Criterion
 from fnn.errors import FnnError
 
 PyTree = Any
@@ -65,11 +67,17 @@ def jacobian_error(
 
     if x0.size == 0:
         return 0.0
-    # Compiled, not op by op: eager dispatch would compile every small op separately.
-    analytic = jax.jit(jax.jacrev(g))(x0)
-    basis = jnp.eye(x0.size, dtype=jnp.float64) * eps
-    numeric = jax.jit(jax.vmap(lambda d: (g(x0 + d) - g(x0 - d)) / (2 * eps), out_axes=1))(basis)
-    return float(jnp.max(jnp.abs(analytic - numeric))) if analytic.size else 0.0
+
+    # One compiled function, not op by op (eager dispatch compiles every small op separately)
+    # and not two (each compilation costs more than the run).
+    @jax.jit
+    def error(x0):
+        analytic = jax.jacrev(g)(x0)
+        basis = jnp.eye(x0.size, dtype=jnp.float64) * eps
+        numeric = jax.vmap(lambda d: (g(x0 + d) - g(x0 - d)) / (2 * eps), out_axes=1)(basis)
+        return jnp.max(jnp.abs(analytic - numeric)) if analytic.size else jnp.zeros((), jnp.float64)
+
+    return float(error(x0))
 
 
 def check_gradients(
@@ -216,6 +224,157 @@ def _assert_shape(module: Module, declared: Any, actual: Any, batched: bool) -> 
         raise AssertionError(f"{module.name}: declared a table of {len(declared)} outputs, got {len(actual)}")
     for d, a in zip(declared, actual):
         _assert_shape(module, d, a, batched)
+
+
+# --------------------------------------------------------------------------- criteria
+
+
+def _sum_form(criterion: Criterion) -> Criterion | None:
+    """The criterion with ``reduction='sum'``; a combinator's is the combinator of its terms' sum forms
+    (both add over the examples). None for a hand-built criterion with no way to change its reduction."""
+    if criterion.remake is not None:
+        return criterion.with_reduction("sum")
+    if not criterion.children or criterion.rebuild is None:
+        return None
+    terms = [_sum_form(c) for c, _ in criterion.children]
+    if any(t is None for t in terms):
+        return None
+    return criterion.rebuild(tuple((t, w) for t, (_, w) in zip(terms, criterion.children)))
+
+
+def _reduction_forms(criterion: Criterion) -> dict[str, Criterion]:
+    """``{'given': criterion}`` plus its ``'mean'``, ``'sum'`` and ``'none'`` forms where it has them."""
+    forms = {"given": criterion}
+    if criterion.remake is not None:
+        for r in ("mean", "sum", "none"):
+            forms[r] = criterion if criterion.reduction == r else criterion.with_reduction(r)
+    elif (total := _sum_form(criterion)) is not None:
+        forms["sum"] = total
+    return forms
+
+
+def _reduces(criterion: Criterion) -> bool:
+    """Whether the loss must be 0-d: a reduced leaf, or a combinator of such."""
+    if criterion.children:
+        return all(_reduces(c) for c, _ in criterion.children)
+    return criterion.reduction != "none"
+
+
+def _example_axes(target: Any) -> Any:
+    """vmap's ``in_axes`` for a target: arrays are split along dim 0; numbers and 0-d arrays (one
+    label for every example) are shared."""
+    return jax.tree.map(lambda a: 0 if np.ndim(a) else None, target)
+
+
+def _compiled(forms: dict[str, Criterion], input: Any, target: Any, batched: bool) -> tuple[dict, dict | None]:
+    """Every form of the criterion under ``jit``, and (when ``batched``) under ``jit`` of ``vmap`` over the
+    examples, in one compiled function (compiling costs more than running)."""
+
+    def every_form(x, t):
+        return {k: c(x, t) for k, c in forms.items()}
+
+    if not batched:
+        return jax.jit(every_form)(input, target), None
+    per_example = jax.vmap(every_form, in_axes=(0, _example_axes(target)))
+    return jax.jit(lambda x, t: (every_form(x, t), per_example(x, t)))(input, target)
+
+
+def _check_vmap(forms: dict[str, Criterion], per: dict[str, Any], eager: dict[str, Any], n: int) -> None:
+    """vmap over ``n`` examples: ``'none'`` equals the batched ``'none'``, ``'sum'`` adds up to the batched
+    ``'sum'``, and the criterion itself gives one loss per example."""
+    name = forms["given"].name
+    if "none" in forms and not _allclose(per["none"], eager["none"], 1e-6, 1e-6):
+        raise AssertionError(f"{name}: vmap over examples of reduction='none' gives {_describe(per['none'])}, the "
+                             f"batched call {_describe(eager['none'])}")
+    if not _allclose(jnp.sum(per["sum"]), eager["sum"], 1e-6, 1e-6):
+        raise AssertionError(f"{name}: the per-example losses of reduction='sum' under vmap add up to "
+                             f"{float(jnp.sum(per['sum'])):.6g}, the batched call gives {float(eager['sum']):.6g}")
+    if _reduces(forms["given"]) and jnp.shape(per["given"]) != (n,):
+        raise AssertionError(f"{name}: vmap over {n} examples gave losses of shape {jnp.shape(per['given'])}, "
+                             f"expected ({n},)")
+
+
+def _describe(a: Any) -> str:
+    return f"shape {tuple(np.shape(a))} {np.array2string(np.asarray(a), precision=6, threshold=8)}"
+
+
+def check_criterion(
+    criterion: Criterion,
+    input: Any,
+    target: Any,
+    *,
+    batched: bool = True,
+    grads: bool = True,
+    tol: float = 1e-6,
+) -> None:
+    """Runs the shared conformance checks on a criterion for one concrete ``(input, target)``.
+
+    Checks:
+      1. ``reduction='mean'`` and ``'sum'`` (and the criterion's own reduction unless it is
+         ``'none'``) give a 0-d loss.
+      2. ``jit`` equals eager, for every reduction.
+      3. ``reduction='none'`` summed equals ``reduction='sum'``.
+      4. When ``batched``: ``vmap`` over the leading dim of the input and target (one example
+         at a time) gives the batched ``'none'`` losses, per-example ``'sum'`` losses that add
+         up to the batched ``'sum'``, and one loss per example for the criterion itself.
+      5. When ``grads``: autodiff gradients of the loss w.r.t. the float input arrays equal
+         central finite differences (float64 only).
+
+    The other reductions come from :meth:`~fnn.Criterion.with_reduction`. A
+    :func:`~fnn.MultiCriterion` or :func:`~fnn.ParallelCriterion` has no reduction of its own:
+    its ``'sum'`` form is the combinator of its terms' ``'sum'`` forms, it has no ``'none'``
+    form (no check 3), and its loss must be 0-d when every term reduces. A hand-built
+    :class:`~fnn.Criterion` that cannot change its reduction gets checks 1 (its own loss), 2 and 5.
+
+    Args:
+      criterion: the criterion under test.
+      input: its input: an array, or a tuple of arrays for table criteria. With ``batched``
+        the leading dim of every array is the batch.
+      target: its target. With ``batched`` every array of 1 or more dims is split along its
+        leading dim; numbers and 0-d arrays are shared by the examples.
+      batched: whether the criterion also takes one example (the input without its leading
+        dim), so that ``vmap`` over examples must agree with the batched call. False for
+        layouts whose example cannot stand alone (e.g. ``NLLLoss`` on ``(B, C, d1)``).
+      grads: whether to run the finite-difference check (needs float64 inputs, i.e.
+        ``jax_enable_x64``).
+      tol: the finite-difference tolerance.
+
+    Raises:
+      AssertionError: naming the criterion and the check that failed.
+
+    >>> import jax, jax.numpy as jnp, fnn
+    >>> with jax.enable_x64(True):
+    ...     logits = jnp.array([[0.1, -0.4, 0.3], [0.6, 0.2, -0.5]], jnp.float64)
+    ...     fnn.testing.check_criterion(fnn.CrossEntropyCriterion(), logits, jnp.array([2, 0]))
+    """
+    name = criterion.name
+    forms = _reduction_forms(criterion)
+    eager = {k: c(input, target) for k, c in forms.items()}
+    for k, c in forms.items():
+        if _reduces(c) and jnp.shape(eager[k]) != ():
+            raise AssertionError(f"{name}: reduction={c.reduction!r} gave a loss of shape {jnp.shape(eager[k])}, "
+                                 "expected a 0-d array")
+    batched = batched and "sum" in forms
+    compiled, per_example = _compiled(forms, input, target, batched)
+    for k, c in forms.items():
+        if not _allclose(compiled[k], eager[k], 1e-6, 1e-6):
+            raise AssertionError(f"{name}: jit differs from eager for reduction={c.reduction!r}: "
+                                 f"{_describe(compiled[k])} vs {_describe(eager[k])}")
+    if "none" in forms and not _allclose(jnp.sum(eager["none"]), eager["sum"], 1e-6, 1e-6):
+        raise AssertionError(f"{name}: reduction='none' sums to {float(jnp.sum(eager['none'])):.6g}, but "
+                             f"reduction='sum' gives {float(eager['sum']):.6g}")
+    if batched:
+        _check_vmap(forms, per_example, eager, jax.tree.leaves(input)[0].shape[0])
+    if grads:
+        _check_criterion_gradients(criterion, input, target, tol)
+
+
+def _check_criterion_gradients(criterion: Criterion, input: Any, target: Any, tol: float) -> None:
+    leaves, rebuild = _float_leaves(input)
+    err = jacobian_error(lambda args: criterion(rebuild(args), target), leaves)
+    if not err <= tol:
+        raise AssertionError(f"{criterion.name}: autodiff and finite differences of the loss w.r.t. the input "
+                             f"differ by {err:.3g} (> {tol:.3g})")
 
 
 # --------------------------------------------------------------------------- registries by reflection

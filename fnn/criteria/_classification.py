@@ -1,4 +1,4 @@
-"""Class-index criteria: ClassNLL, SpatialClassNLL and CrossEntropy (torch7 ``doc/criterion.md``),
+"""Class-index criteria: torch7's ClassNLL, SpatialClassNLL and CrossEntropy criteria,
 with PyTorch's ``NLLLoss`` and ``CrossEntropyLoss``.
 
 Class indices are **0-based** (torch7's were 1-based). Input layouts: ``(C)`` one sample with
@@ -19,18 +19,8 @@ import jax.numpy as jnp
 
 from fnn.core import format_shape, lift
 from fnn.core._args import check_number, int_arg
-from fnn.criteria._base import (
-    Criterion,
-    as_weights,
-    check_class_range,
-    check_reduction,
-    class_target,
-    class_weights,
-    float_input,
-    make,
-    resolve_reduction,
-    safe_divide,
-)
+from fnn.criteria._base import Criterion, check_reduction, make, resolve_reduction, safe_divide
+from fnn.criteria._checks import as_weights, check_class_range, class_target, class_weights, float_input
 from fnn.errors import ConfigError, DTypeError, ShapeError
 
 Array = jax.Array
@@ -283,7 +273,3 @@ def CrossEntropyLoss(weight: Any = None, *, ignore_index: int = -100, reduction:
     r = check_reduction("nn.CrossEntropyLoss", reduction)
     return _cross_entropy("CrossEntropyLoss", weight, ignore_index, r, label_smoothing, torch7=False,
                           weight_name="weight")
-
-
-__all__ = ["ClassNLLCriterion", "SpatialClassNLLCriterion", "NLLLoss", "CrossEntropyCriterion", "CrossEntropyLoss"]
-LAYERS = ["ClassNLLCriterion", "SpatialClassNLLCriterion", "CrossEntropyCriterion"]

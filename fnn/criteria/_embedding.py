@@ -1,5 +1,5 @@
 """Embedding and ranking criteria on ±1 labels: HingeEmbedding, L1HingeEmbedding,
-CosineEmbedding and MarginRanking (torch7 ``doc/criterion.md``), with their PyTorch names.
+CosineEmbedding and MarginRanking (torch7's criteria), with their PyTorch names.
 
 The pair criteria take a table input ``(x1, x2)`` (a tuple of two arrays). Labels ``y`` are
 ``1`` (similar / ``x1`` should rank higher) or ``-1``, given as ints or floats, or as a
@@ -16,18 +16,8 @@ import jax.numpy as jnp
 
 from fnn.core import format_shape
 from fnn.core._args import check_number
-from fnn.criteria._base import (
-    Criterion,
-    abs0,
-    check_reduction,
-    float_input,
-    hinge_ge,
-    label_target,
-    make,
-    reduce,
-    resolve_reduction,
-    table_input,
-)
+from fnn.criteria._base import Criterion, abs0, check_reduction, hinge_ge, make, reduce, resolve_reduction
+from fnn.criteria._checks import float_input, label_target, table_input
 from fnn.errors import ShapeError
 
 Array = jax.Array
@@ -231,9 +221,3 @@ def MarginRankingLoss(margin: float = 0.0, *, reduction: str = "mean") -> Criter
     Array(1., dtype=float32)
     """
     return _margin_ranking("MarginRankingLoss", margin, check_reduction("nn.MarginRankingLoss", reduction))
-
-
-__all__ = ["HingeEmbeddingCriterion", "HingeEmbeddingLoss", "L1HingeEmbeddingCriterion", "CosineEmbeddingCriterion",
-           "CosineEmbeddingLoss", "MarginRankingCriterion", "MarginRankingLoss"]
-LAYERS = ["HingeEmbeddingCriterion", "L1HingeEmbeddingCriterion", "CosineEmbeddingCriterion",
-          "MarginRankingCriterion"]

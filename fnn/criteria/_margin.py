@@ -1,5 +1,5 @@
 """Multi-class and multi-label margin criteria: MultiMargin, MultiLabelMargin and
-MultiLabelSoftMargin (torch7 ``doc/criterion.md``), with their PyTorch names.
+MultiLabelSoftMargin (torch7's criteria), with their PyTorch names.
 
 Inputs are scores ``(C)`` for one sample or ``(B, C)`` for a batch. Class indices are 0-based.
 """
@@ -15,22 +15,17 @@ import numpy as np
 
 from fnn.core import format_shape
 from fnn.core._args import check_number
-from fnn.criteria._base import (
-    BCE_EPS,
-    Criterion,
+from fnn.criteria._base import BCE_EPS, Criterion, check_reduction, make, reduce, resolve_reduction
+from fnn.criteria._checks import (
     as_weights,
     broadcast_target,
     broadcast_weights,
     check_class_range,
-    check_reduction,
     class_target,
     class_weights,
     float_input,
     is_concrete,
     label_target,
-    make,
-    reduce,
-    resolve_reduction,
     same_numel_target,
 )
 from fnn.errors import ConfigError, ShapeError
@@ -259,8 +254,3 @@ def MultiLabelSoftMarginLoss(weight: Any = None, *, reduction: str = "mean") -> 
         return prepare, loss
 
     return make("MultiLabelSoftMarginLoss", build, r, {"weight": w})
-
-
-__all__ = ["MultiMarginCriterion", "MultiMarginLoss", "MultiLabelMarginCriterion", "MultiLabelMarginLoss",
-           "MultiLabelSoftMarginCriterion", "MultiLabelSoftMarginLoss"]
-LAYERS = ["MultiMarginCriterion", "MultiLabelMarginCriterion", "MultiLabelSoftMarginCriterion"]

@@ -1,5 +1,5 @@
-"""Element-wise criteria: MSE, Abs, SmoothL1, BCE, DistKLDiv, SoftMargin, Margin (torch7
-``doc/criterion.md``) and their PyTorch names, plus ``BCEWithLogitsLoss`` and ``HuberLoss``.
+"""Element-wise criteria: torch7's MSE, Abs, SmoothL1, BCE, DistKLDiv, SoftMargin and Margin
+criteria and their PyTorch names, plus ``BCEWithLogitsLoss`` and ``HuberLoss``.
 
 All of them take an input of any shape and a target with the same number of elements
 (torch7's names) or a target that broadcasts to the input's shape (PyTorch's names).
@@ -18,20 +18,14 @@ import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
 from fnn.core._args import check_number
-from fnn.criteria._base import (
-    BCE_EPS,
-    Criterion,
-    abs0,
+from fnn.criteria._base import BCE_EPS, Criterion, abs0, check_reduction, make, reduce, resolve_reduction
+from fnn.criteria._checks import (
     as_weights,
     broadcast_target,
     broadcast_weights,
-    check_reduction,
     float_input,
     float_target,
     label_target,
-    make,
-    reduce,
-    resolve_reduction,
     same_numel_target,
 )
 from fnn.errors import ConfigError
@@ -370,12 +364,3 @@ def MarginCriterion(margin: float = 1.0, size_average: bool | None = None, *,
     margin = check_number("nn.MarginCriterion", "margin", margin)
     return _pointwise("MarginCriterion", lambda x, t, _: jax.nn.relu(margin - t * x), r, {"margin": margin},
                       torch7=True, target="label")
-
-
-__all__ = [
-    "MSECriterion", "MSELoss", "AbsCriterion", "L1Loss", "SmoothL1Criterion", "SmoothL1Loss", "HuberLoss",
-    "BCECriterion", "BCELoss", "BCEWithLogitsLoss", "DistKLDivCriterion", "KLDivLoss",
-    "SoftMarginCriterion", "SoftMarginLoss", "MarginCriterion",
-]
-LAYERS = ["MSECriterion", "AbsCriterion", "SmoothL1Criterion", "HuberLoss", "BCECriterion", "BCEWithLogitsLoss",
-          "DistKLDivCriterion", "SoftMarginCriterion", "MarginCriterion"]
