@@ -186,19 +186,15 @@ def fnn_row(model: str, x: Any, y: Any, name: str = "fnn") -> Row:
 @contextlib.contextmanager
 def xla_convolutions() -> Iterator[None]:
     """Traces fnn's convolution and max-pooling layers on XLA's own ``conv_general_dilated`` and
-    ``reduce_window`` inside the block (``fnn.kernels.DEFAULT_IMPL = "xla"``)."""
+    ``reduce_window`` inside the block (``fnn.kernels.implementation("xla")``)."""
     from fnn import kernels
 
-    saved = kernels.DEFAULT_IMPL
-    kernels.DEFAULT_IMPL = "xla"
-    try:
+    with kernels.implementation("xla"):
         yield
-    finally:
-        kernels.DEFAULT_IMPL = saved
 
 
 def fnn_xla_row(model: str, x: Any, y: Any, memory: bool = True) -> Row:
-    """fnn as it was before :mod:`fnn.conv_kernels`: XLA's convolution and pooling (LeNet only)."""
+    """fnn as it was before :mod:`fnn.kernels`: XLA's convolution and pooling (LeNet only)."""
     with xla_convolutions():
         row = fnn_row(model, x, y, name="fnn, XLA conv")
         t = time.perf_counter()

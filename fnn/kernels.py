@@ -2,11 +2,10 @@
 
 XLA's CPU backend runs ``lax.conv_general_dilated`` through a generic spatial
 convolution that is slow when the channel counts are small (LeNet's ``1 -> 6`` and
-``6 -> 16``): the weight-gradient and input-gradient convolutions of a LeNet-5 step
-run at 1-4 GFLOP/s, and ``reduce_window`` max pooling differentiates into a
+``6 -> 16``), and ``reduce_window`` max pooling differentiates into a
 ``select_and_scatter`` that XLA:CPU lowers to a serial scatter. This module
 re-expresses both with the operations XLA:CPU runs well, behind the same NCHW/OIHW
-contract:
+contract (measured figures: ``bench/README.md``, "The CPU convolution gap"):
 
 * :func:`conv2d_toeplitz` -- the convolution as **one matrix product against a
   banded (Toeplitz) weight matrix**. Along the width, a convolution is a product with
@@ -16,13 +15,13 @@ contract:
   copy, ``kh`` times the input); the product is one well-shaped GEMM; the output
   comes back as ``(b, h, o, v)`` and one transpose (which XLA fuses into the bias /
   activation that follows) restores NCHW. The band wastes multiplications by zero
-  (a factor ``(Wb + kw - 1) / kw`` for output blocks of width ``Wb``), which a GEMM
-  running at 20-40x the speed of the generic convolution pays back many times when
-  the channels are few. Its gradients are plain JAX autodiff of the same
-  formulation: the weight gradient and the input gradient are GEMMs as well, and
-  forward-mode, ``vmap`` and higher derivatives work unchanged.
+  (a factor ``(Wb + kw - 1) / kw`` for output blocks of width ``Wb``), which the GEMM,
+  far faster than the generic convolution, pays back when the channels are few. Its
+  gradients are plain JAX autodiff of the same formulation: the weight gradient and the
+  input gradient are GEMMs as well, and forward-mode, ``vmap`` and higher derivatives
+  work unchanged.
 * :func:`conv2d` -- dispatch: the Toeplitz form on CPU for the shapes where it wins
-  (measured: stride 1, one group, ``C_in * kh * kw <= 300``), ``lax.conv_general_dilated``
+  (stride 1, one group, ``C_in * kh * kw <= MAX_PATCH``), ``lax.conv_general_dilated``
   otherwise and on every other platform (``lax.platform_dependent``).
 * :func:`max_pool` -- max pooling as the maximum of the ``kh * kw`` strided taps,
   with a ``custom_jvp`` that routes the tangent to the *first* maximal tap of each
@@ -31,20 +30,18 @@ contract:
   ``lax.reduce_window`` as :func:`conv2d` does.
 
 fnn's ``SpatialConvolution`` family (NCHW, 2-D) calls :func:`conv2d` and its max-pooling
-layers call :func:`reduce_max`. ``fnn.kernels.DEFAULT_IMPL = "xla"`` (set before
-the model is traced) restores XLA's own convolution and ``reduce_window`` everywhere.
+layers call :func:`reduce_max`. Which form they take is chosen when a call is traced: by
+its ``impl=`` argument, else by the innermost ``with fnn.kernels.implementation(...)``
+block around the tracing (:func:`current_implementation` tells which), else ``"auto"``.
+``with fnn.kernels.implementation("xla"):`` around the first call of a jitted model
+restores XLA's own convolution and ``reduce_window`` everywhere.
 
 Non-finite inputs: the band multiplies every input column of a block by the zeros
 around the kernel, so an ``inf`` or ``NaN`` in the input of the Toeplitz form makes the
 whole output row block it reads ``NaN`` (``0 * inf``), where XLA's convolution keeps it to
 the receptive field. Outputs are never a wrong *finite* number -- every finite output is
-exact -- and the first non-finite layer is still the one before the convolution; set
-``DEFAULT_IMPL = "xla"`` when the exact placement of non-finite values matters.
-
-Measured on the 2-core Xeon used for development (one thread, CPU time per LeNet-5
-train step at batch 128, see ``bench/README.md``): ``lax`` convolutions and
-``reduce_window`` pooling 55 ms, Toeplitz convolutions 23 ms, both 21.5 ms;
-PyTorch eager 25 ms.
+exact -- and the first non-finite layer is still the one before the convolution; use
+``implementation("xla")`` when the exact placement of non-finite values matters.
 
 >>> import jax, jax.numpy as jnp
 >>> from jax import lax
@@ -58,8 +55,10 @@ PyTorch eager 25 ms.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
@@ -67,25 +66,98 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["conv2d", "conv2d_toeplitz", "use_toeplitz", "block_width", "max_pool", "use_max_taps", "reduce_max"]
+__all__ = [
+    "IMPLS",
+    "block_width",
+    "conv2d",
+    "conv2d_toeplitz",
+    "current_implementation",
+    "implementation",
+    "max_pool",
+    "reduce_max",
+    "use_max_taps",
+    "use_toeplitz",
+]
 
 Array = jax.Array
 Pair = tuple[int, int]
 
-# Dispatch limits, measured on XLA:CPU (jax 0.10): the Toeplitz form wins 1.3-7x for
-# C_in*kh*kw up to 288 at stride 1 and loses 1.4-2.2x from 576 on, and at stride 2.
+# Dispatch limits for XLA:CPU (jax 0.10; figures in bench/README.md). The Toeplitz form wins up to
+# C_in*kh*kw = 288 at stride 1 and loses from 576 on, and at any larger stride.
 MAX_PATCH = 300
+# Narrower output blocks waste fewer zeros but make a worse-shaped GEMM: keep at least this many columns.
 MIN_GEMM_COLUMNS = 64
-# The implementation conv2d and reduce_max take when called with impl=None (read at trace time):
+# The max of taps beats reduce_window (fwd + bwd) for up to 4 taps, or 9 at stride 1; more taps' pads do not fuse.
+MAX_POOL_TAPS = 4
+MAX_POOL_TAPS_STRIDE_1 = 9
+
+# The implementations conv2d and reduce_max choose between:
 # "auto" -- the CPU forms where they win, on CPU only; "xla" -- XLA's own convolution and
 # reduce_window everywhere (what fnn did before these kernels); "toeplitz" -- the CPU forms
 # wherever they apply, on any platform (tests).
-DEFAULT_IMPL = "auto"
 IMPLS = ("auto", "xla", "toeplitz")
-# max_pool (fwd + bwd) against reduce_window on XLA:CPU: 2x2/2 2.0x faster, 3x3/1 3.4x faster,
-# 3x3/2 1.4x slower, 4x4/4 2.8x slower: the taps form pays off for up to 4 taps, or 9 at stride 1.
-MAX_POOL_TAPS = 4
-MAX_POOL_TAPS_STRIDE_1 = 9
+# The default for calls traced in this context (thread, task), set by `implementation`.
+_IMPL: contextvars.ContextVar[str] = contextvars.ContextVar("fnn.kernels.implementation", default="auto")
+
+
+def _checked(fn: str, impl: str) -> str:
+    if impl not in IMPLS:
+        raise ValueError(f"{fn}: impl must be 'auto', 'xla' or 'toeplitz', got {impl!r}")
+    return impl
+
+
+@contextlib.contextmanager
+def implementation(impl: str) -> Iterator[str]:
+    """Sets the implementation :func:`conv2d` and :func:`reduce_max` use for calls traced inside the block.
+
+    The choice is read when a call is *traced*. JAX caches the trace of a function
+    (``jax.jit``, ``jax.make_jaxpr``) without looking at this setting, so wrap the first call
+    of a jitted function: one traced before the block keeps the implementation it was traced
+    with. An explicit ``impl=`` argument still wins. The setting is a :mod:`contextvars` variable:
+    it is local to the thread (and asyncio task) that enters the block, is restored on exit,
+    and blocks nest.
+
+    Args:
+      impl: ``"auto"`` (the CPU forms where they win, on CPU only), ``"xla"`` (XLA's own
+        convolution and ``reduce_window`` everywhere) or ``"toeplitz"`` (the CPU forms wherever
+        they apply, on any platform).
+
+    Yields:
+      ``impl``.
+
+    Raises:
+      ValueError: ``impl`` is not one of :data:`IMPLS`.
+
+    >>> import jax, jax.numpy as jnp
+    >>> x, w = jnp.zeros((1, 1, 8, 8)), jnp.zeros((2, 1, 3, 3))
+    >>> with implementation("xla"):
+    ...     jaxpr = jax.make_jaxpr(conv2d)(x, w)
+    >>> "conv_general_dilated" in str(jaxpr), current_implementation()
+    (True, 'auto')
+    """
+    token = _IMPL.set(_checked("implementation", impl))
+    try:
+        yield impl
+    finally:
+        _IMPL.reset(token)
+
+
+def current_implementation() -> str:
+    """The implementation that calls traced here and now take without ``impl=`` (see :func:`implementation`).
+
+    >>> current_implementation()
+    'auto'
+    """
+    return _IMPL.get()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_IMPL":  # fnn 0.1's mutable global
+        raise AttributeError(
+            "fnn.kernels.DEFAULT_IMPL was replaced by `with fnn.kernels.implementation(...)`; "
+            "read the current one with fnn.kernels.current_implementation()"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _pair(v: int | Sequence[int]) -> Pair:
@@ -204,10 +276,9 @@ def _lax_conv(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dila
 
 
 def _impl(fn: str, impl: str | None) -> str:
-    impl = DEFAULT_IMPL if impl is None else impl
-    if impl not in IMPLS:
-        raise ValueError(f"{fn}: impl must be 'auto', 'xla' or 'toeplitz', got {impl!r}")
-    return impl
+    if "DEFAULT_IMPL" in globals():  # set by code written for fnn 0.1, which would otherwise be ignored
+        raise ValueError(f"{fn}: fnn.kernels.DEFAULT_IMPL is gone; use `with fnn.kernels.implementation(...)`")
+    return _checked(fn, _IMPL.get() if impl is None else impl)
 
 
 def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
@@ -221,7 +292,8 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
       groups: ``feature_group_count``.
       impl: ``"auto"`` (Toeplitz on CPU where :func:`use_toeplitz` says so, XLA's
         convolution otherwise and on GPU/TPU), ``"xla"`` or ``"toeplitz"``; default
-        ``DEFAULT_IMPL`` (``"auto"``), read when the call is traced.
+        :func:`current_implementation` (``"auto"`` outside any :func:`implementation` block),
+        read when the call is traced.
 
     Returns:
       ``(B, O, H', W')``.
@@ -380,7 +452,8 @@ def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding:
       padding: ``(low, high)`` per dim of ``x``.
       impl: ``"auto"`` (:func:`max_pool` on CPU where :func:`use_max_taps` says so,
         ``reduce_window`` otherwise and on GPU/TPU), ``"xla"`` or ``"toeplitz"`` (the
-        taps wherever they apply); default ``DEFAULT_IMPL``, read when the call is traced.
+        taps wherever they apply); default :func:`current_implementation`, read when the
+        call is traced.
 
     >>> import jax.numpy as jnp
     >>> x = jnp.arange(16.0).reshape(1, 1, 4, 4)

@@ -1,8 +1,10 @@
-"""fnn.conv_kernels: the banded-GEMM convolution and the max-of-taps pooling compute exactly what
+"""fnn.kernels: the banded-GEMM convolution and the max-of-taps pooling compute exactly what
 ``lax.conv_general_dilated`` and ``lax.reduce_window`` compute (values, gradients, tangents,
 vmap), agree with PyTorch, and take the fast form only where the dispatch rules say so."""
 
 from __future__ import annotations
+
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -92,10 +94,40 @@ def test_grouped_convolutions_stay_on_xla():
         ck.conv2d(x, w, impl="fast")
 
 
-def test_default_impl_is_read_at_trace_time(monkeypatch):
+def test_implementation_block_is_read_at_trace_time():
     x, w = jnp.zeros((1, 1, 8, 8)), jnp.zeros((2, 1, 3, 3))
-    monkeypatch.setattr(ck, "DEFAULT_IMPL", "xla")
-    assert "conv_general_dilated" in str(jax.make_jaxpr(ck.conv2d)(x, w))
+    with ck.implementation("xla"):
+        assert ck.current_implementation() == "xla"
+        xla = str(jax.make_jaxpr(lambda x, w: ck.conv2d(x, w))(x, w))
+        assert "conv_general_dilated" in xla and "dot_general" not in xla
+        toeplitz = str(jax.make_jaxpr(lambda x, w: ck.conv2d(x, w, impl="toeplitz"))(x, w))  # impl= still wins
+        assert "conv_general_dilated" not in toeplitz and "dot_general" in toeplitz
+    assert ck.current_implementation() == "auto"
+    # "auto" again: the Toeplitz branch is back (in a new function: JAX caches the trace of ck.conv2d above)
+    assert "dot_general" in str(jax.make_jaxpr(lambda x, w: ck.conv2d(x, w))(x, w))
+
+
+def test_implementation_blocks_nest_and_stay_in_their_thread():
+    seen = []
+    with ck.implementation("xla"):
+        with ck.implementation("toeplitz"):
+            seen.append(ck.current_implementation())
+            thread = threading.Thread(target=lambda: seen.append(ck.current_implementation()))
+            thread.start()
+            thread.join()
+        seen.append(ck.current_implementation())
+    seen.append(ck.current_implementation())
+    assert seen == ["toeplitz", "auto", "xla", "auto"]  # a new thread starts from the default
+
+
+def test_implementation_is_checked_and_the_old_global_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="implementation: impl must be"), ck.implementation("fast"):
+        pass
+    with pytest.raises(AttributeError, match="replaced by `with fnn.kernels.implementation"):
+        ck.DEFAULT_IMPL  # noqa: B018
+    monkeypatch.setattr(ck, "DEFAULT_IMPL", "xla", raising=False)  # fnn 0.1 code would be silently ignored
+    with pytest.raises(ValueError, match="DEFAULT_IMPL is gone"):
+        ck.conv2d(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 1, 3, 3)))
 
 
 @pytest.mark.torch
@@ -191,15 +223,15 @@ def test_reduce_max_dispatch_gives_reduce_windows_values_and_gradients(impl, win
     assert jnp.array_equal(jax.jit(jax.vmap(f))(x[:, None])[:, 0], y_ref)
 
 
-def test_reduce_max_takes_the_taps_only_on_cpu_and_where_they_win(monkeypatch):
+def test_reduce_max_takes_the_taps_only_on_cpu_and_where_they_win():
     x, one = jnp.zeros((1, 1, 8, 8)), (1, 1)
     taps_hlo = jax.jit(lambda x: ck.reduce_max(x, (*one, 2, 2), (*one, 2, 2), [(0, 0)] * 4)).lower(x).as_text()
     assert "reduce_window" not in taps_hlo  # lowered for this (CPU) machine: the platform branch is gone
     lose = jax.jit(lambda x: ck.reduce_max(x, (*one, 3, 3), (*one, 2, 2), [(0, 0)] * 4)).lower(x).as_text()
     assert "reduce_window" in lose
-    monkeypatch.setattr(ck, "DEFAULT_IMPL", "xla")
-    assert "reduce_window" in str(jax.make_jaxpr(lambda x: ck.reduce_max(x, (*one, 2, 2), (*one, 2, 2),
-                                                                        [(0, 0)] * 4))(x))
+    with ck.implementation("xla"):
+        assert "reduce_window" in str(jax.make_jaxpr(lambda x: ck.reduce_max(x, (*one, 2, 2), (*one, 2, 2),
+                                                                            [(0, 0)] * 4))(x))
     with pytest.raises(ValueError, match="reduce_max: impl"):
         ck.reduce_max(x, (1, 1, 2, 2), (1, 1, 2, 2), [(0, 0)] * 4, impl="taps")
 

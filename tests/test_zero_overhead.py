@@ -12,8 +12,8 @@ instruction kind. No timing here: see ``bench/README.md`` for the measured figur
 "The same mathematics" means the reference computes what fnn's layers compute, with the
 same primitives: ReLU as ``where(x > 0, x, 0)`` (torch7's gradient 0 at 0),
 torch7's cross-entropy (with ``ignore_index``), and the convolution and max-pooling
-primitive that fnn's spatial layers call (:mod:`fnn.conv_kernels` by default, ``lax`` with
-``kernels.DEFAULT_IMPL = "xla"``: both are checked).
+primitive that fnn's spatial layers call (:mod:`fnn.kernels` by default, ``lax`` inside
+``with kernels.implementation("xla")``: both are checked).
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def lenet() -> fnn.Module:
 
 
 def conv(x: jax.Array, w: jax.Array) -> jax.Array:
-    """What ``SpatialConvolution(c, o, 5, 5)`` calls: :mod:`fnn.conv_kernels`, or XLA's own convolution
-    when ``kernels.DEFAULT_IMPL == "xla"``."""
-    if kernels.DEFAULT_IMPL == "xla":
+    """What ``SpatialConvolution(c, o, 5, 5)`` calls: :mod:`fnn.kernels`, or XLA's own convolution
+    when traced inside ``kernels.implementation("xla")``."""
+    if kernels.current_implementation() == "xla":
         return lax.conv_general_dilated(x, w, (1, 1), [(0, 0), (0, 0)], rhs_dilation=(1, 1),
                                         dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=1)
     return kernels.conv2d(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), 1)
@@ -61,7 +61,7 @@ def conv(x: jax.Array, w: jax.Array) -> jax.Array:
 def pool(x: jax.Array) -> jax.Array:
     """What ``SpatialMaxPooling(2, 2)`` calls."""
     window, pads = (1, 1, 2, 2), [(0, 0)] * 4
-    if kernels.DEFAULT_IMPL == "xla":
+    if kernels.current_implementation() == "xla":
         return lax.reduce_window(x, -jnp.inf, lax.max, window, window, pads)
     return kernels.reduce_max(x, window, window, pads)
 
@@ -136,12 +136,8 @@ def compiled_pair(model: fnn.Module, in_shape: tuple[int, ...]) -> tuple[str, st
 def programs(request) -> tuple[str, str]:
     if request.param == "mlp":
         return compiled_pair(mlp(), (784,))
-    saved = kernels.DEFAULT_IMPL
-    kernels.DEFAULT_IMPL = "xla" if request.param == "lenet-xla-conv" else "auto"
-    try:
+    with kernels.implementation("xla" if request.param == "lenet-xla-conv" else "auto"):
         return compiled_pair(lenet(), (1, 32, 32))
-    finally:
-        kernels.DEFAULT_IMPL = saved
 
 
 # --------------------------------------------------------------------------- the specification

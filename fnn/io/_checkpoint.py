@@ -52,7 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.errors import CheckpointError
-from fnn.io._tree import atomic_write, build, describe, digest, is_key_array, path_key, restore_leaf
+from fnn.io import _safetensors
+from fnn.io._tree import build, describe, digest, is_key_array, path_key, restore_leaf
 
 FORMAT = "fnn.checkpoint"
 VERSION = 1
@@ -167,10 +168,8 @@ def save(
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"meta must be JSON-serialisable (numbers, strings, lists, dicts): {e}") from None
-    from safetensors.numpy import save_file
-
     try:
-        atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata={_META_KEY: text, "format": "np"}))
+        _safetensors.write(path, arrays, {_META_KEY: text, "format": "np"})
     except CheckpointError:
         raise
     except OSError as e:
@@ -180,25 +179,8 @@ def save(
 # --------------------------------------------------------------------------- load
 
 
-def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """Reads and verifies the header and every array of an fnn checkpoint."""
-    from safetensors import safe_open
-
-    if not os.path.exists(path):
-        raise CheckpointError(f"no checkpoint at {path}: the file does not exist")
-    if os.path.isdir(path):
-        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
-    try:
-        with safe_open(path, framework="np") as f:
-            metadata = f.metadata() or {}
-            keys = list(f.keys())
-            raw = {k: np.array(f.get_tensor(k)) for k in keys}
-    except OSError as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
-    except Exception as e:  # safetensors raises SafetensorError (not an OSError) for bad files
-        raise CheckpointError(
-            f"{path} is not a readable safetensors file (truncated, corrupt or another format): {e}"
-        ) from None
+def _header(path: str, metadata: dict[str, str]) -> dict:
+    """The fnn header of a checkpoint's safetensors metadata, checked."""
     if _META_KEY not in metadata:
         raise CheckpointError(
             f"{path} is a safetensors file but not an fnn checkpoint (it has no fnn metadata). "
@@ -222,6 +204,11 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path} has corrupt fnn metadata: {e}") from None
+    return header
+
+
+def _verified(path: str, records: dict, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stored arrays checked against their records (SHA-256, shape) and given back their dtype and shape."""
     problems = []
     if set(records) != set(raw):
         lost = sorted(set(records) - set(raw))
@@ -242,7 +229,18 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
             problems.append(f"{key}: bad record ({e})")
     if problems:
         raise CheckpointError(f"{path} is corrupt:\n  " + "\n  ".join(problems))
-    return header, arrays
+    return arrays
+
+
+def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Reads and verifies the header and every array of an fnn checkpoint."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"no checkpoint at {path}: the file does not exist")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
+    metadata, raw = _safetensors.read(path, what="checkpoint")
+    header = _header(path, metadata)
+    return header, _verified(path, header["leaves"], raw)
 
 
 def _like_trees(like: Any) -> dict[str, Any]:

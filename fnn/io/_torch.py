@@ -43,18 +43,8 @@ import numpy as np
 
 from fnn.core import Module
 from fnn.errors import CheckpointError, ShapeError
-from fnn.io._tree import atomic_write
+from fnn.io import _safetensors
 
-# safetensors dtype names -> numpy/ml_dtypes dtypes (safetensors.numpy lacks the bfloat16/float8 ones).
-_ST_DTYPES = {
-    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
-    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
-    "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool",
-    "C64": "complex64",
-}
-# torch.save writes a zip archive (new format) or a raw pickle (protocol 2+ starts with 0x80).
-_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
 _IGNORED_SUFFIX = "num_batches_tracked"
 
 
@@ -161,34 +151,10 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Raises:
       CheckpointError: the file is missing, a ``torch.save`` pickle, truncated or not safetensors.
     """
-    from safetensors import deserialize
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"no state_dict file at {path}" + (": it is a directory" if os.path.isdir(path) else ""))
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        if data[8:9] != b"{" and data.startswith(_PICKLE_MAGIC):  # safetensors: 8-byte size, then a JSON header
-            raise CheckpointError(
-                f"{path} is a torch.save (pickle) file; fnn never unpickles (it can run code). In PyTorch run "
-                "safetensors.torch.save_file(model.state_dict(), 'model.safetensors') and load that"
-            )
-        entries = deserialize(data)
-        out = {}
-        for key, info in entries:
-            dtype = _ST_DTYPES.get(info["dtype"])
-            if dtype is None:
-                raise CheckpointError(f"{path}: {key} has dtype {info['dtype']}, which fnn cannot read")
-            out[key] = np.frombuffer(info["data"], dtype=jnp.dtype(dtype)).reshape(info["shape"]).copy()
-        return out
-    except CheckpointError:
-        raise
-    except OSError as e:
-        raise CheckpointError(f"cannot read {path}: {e}") from None
-    except Exception as e:  # SafetensorError and friends
-        why = "truncated, corrupt or another format"
-        raise CheckpointError(f"{path} is not a readable safetensors file ({why}): {e}") from None
+    return _safetensors.read(path)[1]
 
 
 # --------------------------------------------------------------------------- paths
@@ -252,6 +218,126 @@ def _as_like(value: np.ndarray, template: Any) -> Any:
 # --------------------------------------------------------------------------- import
 
 
+class _Target(NamedTuple):
+    """Where one fnn entry lives: its tree (``"params"`` or ``"state"``), leaf index, tree path and value."""
+
+    tree: str
+    index: int
+    path: tuple
+    leaf: Any
+
+
+@dataclasses.dataclass
+class _Matching:
+    """What matching a state_dict against fnn's entries found (the report's lists, plus the mismatches)."""
+
+    loaded: list[str] = dataclasses.field(default_factory=list)
+    unexpected: list[str] = dataclasses.field(default_factory=list)
+    ignored: list[str] = dataclasses.field(default_factory=list)
+    converted: list[str] = dataclasses.field(default_factory=list)
+    bad: list[str] = dataclasses.field(default_factory=list)
+    done: set[str] = dataclasses.field(default_factory=set)  # fnn keys the state_dict provided (loaded or bad)
+
+
+def _source(state_dict: Mapping[str, Any] | str | os.PathLike) -> dict[str, np.ndarray]:
+    """The state_dict as numpy arrays, from a mapping or a .safetensors file."""
+    if isinstance(state_dict, (str, os.PathLike)):
+        return read_safetensors(state_dict)
+    if isinstance(state_dict, Mapping):
+        return {str(k): _to_numpy(str(k), v) for k, v in state_dict.items()}
+    raise CheckpointError(f"state_dict must be a mapping or a .safetensors path, got {type(state_dict).__name__}")
+
+
+def _targets(flat: Mapping[str, list[tuple[tuple, Any]]]) -> dict[str, _Target]:
+    """fnn's entries by torch key, from the flattened params and state."""
+    targets: dict[str, _Target] = {}
+    for tree, leaves in flat.items():
+        for i, (path, leaf) in enumerate(leaves):
+            key = _torch_key(path)
+            if key in targets:
+                raise CheckpointError(f"fnn's params and state both have an entry {key!r}")
+            targets[key] = _Target(tree, i, path, leaf)
+    return targets
+
+
+def _renamed(raw_key: str, rename: Mapping[str, str | None] | Callable[[str], str | None] | None) -> str | None:
+    if rename is None:
+        return raw_key
+    return rename(raw_key) if callable(rename) else rename.get(raw_key, raw_key)
+
+
+def _fit(model: Module | None, raw_key: str, a: np.ndarray, target: _Target, found: _Matching) -> np.ndarray | None:
+    """``a`` in the layout and dtype of ``target``, or None when it cannot be (the reason goes to ``found.bad``)."""
+    module, name = _module_at(model, target.path)
+    layer = f" ({module.name.splitlines()[0]})" if module is not None else ""
+    want_shape, want_dtype = tuple(np.shape(target.leaf)), np.dtype(target.leaf.dtype)
+    if a.shape != want_shape:
+        conv = _LAYOUTS.get(module.kind) if module is not None else None
+        b = conv[0](module, name, a, want_shape) if conv else None
+        if b is None:
+            found.bad.append(f"{raw_key}{layer}: torch shape {tuple(a.shape)}, fnn expects {want_shape}")
+            return None
+        found.converted.append(f"{raw_key}: layout {tuple(a.shape)} -> {want_shape} ({module.kind})")
+        a = b
+    if a.dtype != want_dtype:
+        if jnp.issubdtype(a.dtype, jnp.inexact) != jnp.issubdtype(want_dtype, jnp.inexact):
+            found.bad.append(f"{raw_key}{layer}: torch dtype {a.dtype.name}, fnn expects {want_dtype.name}")
+            return None
+        found.converted.append(f"{raw_key}: cast {a.dtype.name} -> {want_dtype.name}")
+        a = a.astype(want_dtype)
+    return a
+
+
+def _match(model: Module | None, source: dict[str, np.ndarray], targets: dict[str, _Target],
+           rename: Any, new: dict[str, list]) -> _Matching:
+    """Copies every state_dict entry that fits into ``new`` (the leaf lists) and records the rest."""
+    found = _Matching()
+    for raw_key, a in source.items():
+        key = _renamed(raw_key, rename)
+        if key is None:
+            found.ignored.append(f"{raw_key} (renamed to None)")
+        elif key not in targets:
+            if key.rsplit(".", 1)[-1] == _IGNORED_SUFFIX:
+                found.ignored.append(f"{raw_key} (PyTorch's BatchNorm batch counter; fnn keeps none)")
+            else:
+                found.unexpected.append(raw_key + _hint(model, key))
+        else:
+            target = targets[key]
+            found.done.add(key)
+            b = _fit(model, raw_key, a, target, found)
+            if b is not None:
+                new[target.tree][target.index] = _as_like(b, target.leaf)
+                found.loaded.append(raw_key)
+    return found
+
+
+def _missing(model: Module | None, targets: dict[str, _Target], done: set[str]) -> tuple[list[str], list[str]]:
+    """The fnn entries the state_dict did not provide (with their layer), and those of them that are abstract."""
+    missing, unfilled = [], []
+    for key, target in targets.items():
+        if key not in done:
+            module, _ = _module_at(model, target.path)
+            missing.append(key + (f" ({module.name.splitlines()[0]})" if module is not None else ""))
+            if isinstance(target.leaf, jax.ShapeDtypeStruct):
+                unfilled.append(key)
+    return missing, unfilled
+
+
+def _raise_problems(report: ImportReport, bad: list[str], unfilled: list[str], strict: bool) -> None:
+    if unfilled and not bad:
+        raise CheckpointError("\n".join([
+            f"the state_dict lacks {len(unfilled)} entries of the abstract params/state, which have no value "
+            f"to keep: {unfilled}", *report.problems()]))
+    if bad:
+        raise ShapeError("\n".join([
+            f"the state_dict does not fit the fnn model ({len(bad)} shape/dtype mismatches):",
+            *(f"  {b}" for b in bad), *report.problems()]))
+    if strict and (report.missing or report.unexpected):
+        raise CheckpointError("\n".join([
+            "the state_dict does not match the fnn model (pass strict=False to load what matches):",
+            *report.problems()]))
+
+
 def load_torch_state_dict(
     model: Module | None,
     params: Any,
@@ -287,81 +373,16 @@ def load_torch_state_dict(
       ShapeError: some arrays have the wrong shape; every problem is listed.
       CheckpointError: (strict) missing or unexpected keys, all listed; or an unreadable file.
     """
-    if isinstance(state_dict, (str, os.PathLike)):
-        source = read_safetensors(state_dict)
-    elif isinstance(state_dict, Mapping):
-        source = {str(k): _to_numpy(str(k), v) for k, v in state_dict.items()}
-    else:
-        raise CheckpointError(f"state_dict must be a mapping or a .safetensors path, got {type(state_dict).__name__}")
+    source = _source(state_dict)
     state = () if state is None else state
-    targets: dict[str, tuple[str, int, tuple, Any]] = {}
     flat = {"params": _leaves(params), "state": _leaves(state)}
-    for tree, leaves in flat.items():
-        for i, (path, leaf) in enumerate(leaves):
-            key = _torch_key(path)
-            if key in targets:
-                raise CheckpointError(f"fnn's params and state both have an entry {key!r}")
-            targets[key] = (tree, i, path, leaf)
-
+    targets = _targets(flat)
     new = {tree: [leaf for _, leaf in leaves] for tree, leaves in flat.items()}
-    loaded, unexpected, ignored, converted, bad = [], [], [], [], []
-    done = set()  # fnn keys the state_dict provided (loaded, or listed as mismatched)
-    for raw_key, a in source.items():
-        key = raw_key
-        if rename is not None:
-            key = rename(raw_key) if callable(rename) else rename.get(raw_key, raw_key)
-            if key is None:
-                ignored.append(f"{raw_key} (renamed to None)")
-                continue
-        if key not in targets:
-            if key.rsplit(".", 1)[-1] == _IGNORED_SUFFIX:
-                ignored.append(f"{raw_key} (PyTorch's BatchNorm batch counter; fnn keeps none)")
-            else:
-                unexpected.append(raw_key + _hint(model, key))
-            continue
-        tree, i, path, leaf = targets[key]
-        module, name = _module_at(model, path)
-        layer = f" ({module.name.splitlines()[0]})" if module is not None else ""
-        want_shape, want_dtype = tuple(np.shape(leaf)), np.dtype(leaf.dtype)
-        if a.shape != want_shape:
-            conv = _LAYOUTS.get(module.kind) if module is not None else None
-            b = conv[0](module, name, a, want_shape) if conv else None
-            if b is None:
-                bad.append(f"{raw_key}{layer}: torch shape {tuple(a.shape)}, fnn expects {want_shape}")
-                done.add(key)
-                continue
-            converted.append(f"{raw_key}: layout {tuple(a.shape)} -> {want_shape} ({module.kind})")
-            a = b
-        if a.dtype != want_dtype:
-            if jnp.issubdtype(a.dtype, jnp.inexact) != jnp.issubdtype(want_dtype, jnp.inexact):
-                bad.append(f"{raw_key}{layer}: torch dtype {a.dtype.name}, fnn expects {want_dtype.name}")
-                done.add(key)
-                continue
-            converted.append(f"{raw_key}: cast {a.dtype.name} -> {want_dtype.name}")
-            a = a.astype(want_dtype)
-        new[tree][i] = _as_like(a, leaf)
-        loaded.append(raw_key)
-        done.add(key)
-    missing, unfilled = [], []
-    for key, (_, _, path, leaf) in targets.items():
-        if key not in done:
-            module, _ = _module_at(model, path)
-            missing.append(key + (f" ({module.name.splitlines()[0]})" if module is not None else ""))
-            if isinstance(leaf, jax.ShapeDtypeStruct):
-                unfilled.append(key)
-    report = ImportReport(tuple(loaded), tuple(missing), tuple(unexpected), tuple(ignored), tuple(converted))
-    if unfilled and not bad:
-        raise CheckpointError("\n".join([
-            f"the state_dict lacks {len(unfilled)} entries of the abstract params/state, which have no value "
-            f"to keep: {unfilled}", *report.problems()]))
-    if bad:
-        raise ShapeError("\n".join([
-            f"the state_dict does not fit the fnn model ({len(bad)} shape/dtype mismatches):",
-            *(f"  {b}" for b in bad), *report.problems()]))
-    if strict and (missing or unexpected):
-        raise CheckpointError("\n".join([
-            "the state_dict does not match the fnn model (pass strict=False to load what matches):",
-            *report.problems()]))
+    found = _match(model, source, targets, rename, new)
+    missing, unfilled = _missing(model, targets, found.done)
+    report = ImportReport(tuple(found.loaded), tuple(missing), tuple(found.unexpected), tuple(found.ignored),
+                          tuple(found.converted))
+    _raise_problems(report, found.bad, unfilled, strict)
     out_params = jax.tree.unflatten(jax.tree.structure(params), new["params"])
     out_state = jax.tree.unflatten(jax.tree.structure(state), new["state"])
     return TorchImport(out_params, out_state, report)
@@ -413,11 +434,9 @@ def save_torch_state_dict(
 
     In PyTorch: ``model.load_state_dict(safetensors.torch.load_file(path))``.
     """
-    from safetensors.numpy import save_file
-
     sd = to_torch_state_dict(params, state, model=model)
     try:
-        atomic_write(path, lambda tmp: save_file(sd, tmp, metadata={"format": "pt"}))
+        _safetensors.write(path, sd, {"format": "pt"})
     except CheckpointError:
         raise
     except OSError as e:

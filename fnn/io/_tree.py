@@ -1,6 +1,6 @@
-"""Trees of arrays as flat safetensors entries plus a JSON skeleton, and atomic file writes.
+"""Trees of arrays as flat safetensors entries plus a JSON skeleton.
 
-The machinery under :mod:`fnn.io`'s checkpoints (and its PyTorch writer):
+The machinery under :mod:`fnn.io`'s checkpoints:
 
 * :func:`describe` turns a tree (dicts, lists, tuples, NamedTuples, registered dataclasses,
   ``None``, arrays, numbers, PRNG keys) into a JSON skeleton, one record per leaf (kind,
@@ -8,20 +8,15 @@ The machinery under :mod:`fnn.io`'s checkpoints (and its PyTorch writer):
 * :func:`build` rebuilds the tree from the skeleton. It runs no code from the file: a
   NamedTuple or dataclass class is taken from a module that is *already imported*
   (``sys.modules``), never imported; otherwise it becomes a plain namedtuple or a dict.
-* :func:`atomic_write` writes a file via a temporary file, fsync and ``os.replace``.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -150,44 +145,6 @@ def describe(node: Any, prefix: str, path: tuple, records: dict, arrays: dict) -
             "items": [describe(v, prefix, path + tuple(p), records, arrays) for p, v in children]}
 
 
-def _fsync_dir(directory: str) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Writes a file atomically: ``write(tmp)`` then fsync, ``os.replace`` and a directory fsync.
-
-    The temporary file ``.<name>.<random>.tmp`` lives in the target's directory (so
-    the rename never crosses file systems) and is removed if ``write`` fails. A
-    process killed before the rename leaves the old file untouched.
-    """
-    path = os.path.abspath(os.fspath(path))
-    directory, name = os.path.split(path)
-    os.makedirs(directory, exist_ok=True)
-    if os.path.isdir(path):
-        raise CheckpointError(f"cannot write {path}: it is a directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-        os.chmod(tmp, mode)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    _fsync_dir(directory)
-
-
 def restore_leaf(rec: dict, a: np.ndarray, template: Any = None) -> Any:
     """The leaf value from its stored array, as ``template``'s type if given, else as recorded."""
     kind = rec["kind"]
@@ -262,4 +219,4 @@ def build(skel: dict, records: dict, arrays: dict, notes: list, where: str) -> A
     raise CheckpointError(f"{where} has corrupt fnn metadata: unknown node type {t!r}")
 
 
-__all__ = ["atomic_write", "build", "describe", "digest", "is_key_array", "path_key", "restore_leaf"]
+__all__ = ["build", "describe", "digest", "is_key_array", "path_key", "restore_leaf"]

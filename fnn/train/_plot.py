@@ -4,38 +4,19 @@
 the losses in one panel, every other quantity (accuracy, custom metrics) in a second one,
 training and evaluation curves together. It uses matplotlib's object API with the Agg
 canvas, so it needs no display, never changes the global pyplot backend and is safe in
-scripts, notebooks and threads. The PNG is written atomically (temporary file, fsync,
-``os.replace``): a crash mid-write never leaves a half-written picture.
+scripts, notebooks and threads. The PNG is written atomically by fnn.io's one atomic writer
+(temporary file, fsync, ``os.replace``): a crash mid-write never leaves a half-written picture.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from fnn.errors import ConfigError
-
-
-def _atomic_savefig(fig, path: str, dpi: int) -> None:
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+from fnn.io._safetensors import atomic_write
 
 
 def _pairs(history: Mapping[str, Sequence[float]]) -> tuple[list[str], list[str]]:
@@ -100,7 +81,7 @@ def plot_history(
         ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
-    _atomic_savefig(fig, path, dpi)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
     return path
 
 
