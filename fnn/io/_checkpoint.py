@@ -6,7 +6,7 @@ Every array is stored under its tree path (``params/[3]/weight``,
 file's ``__metadata__`` records the format name and version, the fnn version, the
 step, your ``meta`` dict, the structure of every tree (dicts, lists, tuples,
 NamedTuples such as optax states, registered dataclasses, ``None``) and a SHA-256
-digest of every array. :func:`save_train_state` / :func:`load_train_state` keep a
+digest of every array. :func:`fnn.train.save_train_state` / :func:`fnn.train.load_train_state` keep a
 whole :class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
 
 Safety:
@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn._version import __version__
 from fnn.errors import CheckpointError
 from fnn.io import _safetensors
 from fnn.io._tree import build, describe, digest, is_key_array, path_key, restore_leaf
@@ -141,7 +142,7 @@ def save(
       step: the training step (a non-negative int).
       meta: JSON-serialisable user metadata (epoch, config, metrics ...).
       extra: any other tree of arrays to keep (PRNG keys, a data position, a registered
-        dataclass such as the rest of a training state; see :func:`save_train_state`).
+        dataclass such as the rest of a training state; see :func:`fnn.train.save_train_state`).
 
     Raises:
       CheckpointError: a leaf is not an array or number, ``meta`` is not JSON, or
@@ -160,9 +161,7 @@ def save(
     arrays: dict[str, np.ndarray] = {}
     trees = {name: describe(tree, name, (), records, arrays)
              for name, tree in (("params", params), ("state", state), ("opt_state", opt_state), ("extra", extra))}
-    import fnn
-
-    header = {"format": FORMAT, "version": VERSION, "fnn_version": getattr(fnn, "__version__", "unknown"),
+    header = {"format": FORMAT, "version": VERSION, "fnn_version": __version__,
               "step": step, "meta": dict(meta or {}), "trees": trees, "leaves": records}
     try:
         text = json.dumps(header, allow_nan=False)
