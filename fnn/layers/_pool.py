@@ -1,21 +1,25 @@
-"""The pooling builders behind :mod:`fnn.pooling` (private).
+"""Pooling: torch7's Temporal/Spatial/Volumetric max and average pooling, adaptive pooling and
+LP pooling, and PyTorch's ``MaxPool1d/2d/3d``, ``AvgPool1d/2d/3d``, ``AdaptiveMaxPool1d/2d/3d`` and
+``AdaptiveAvgPool1d/2d/3d`` (their 1-D and 3-D forms are the 2-D one with another number of dims).
 
-Max and average pooling are one ``lax.reduce_window`` each over the windowed axes
-of an input of any leading shape (so one example and a batch take the same path);
-max pooling goes through :func:`fnn.kernels.reduce_max`, which on CPU takes the
-max of the strided taps for small windows (its gradient is a fused select, not XLA:CPU's
-serial ``select_and_scatter``).
-Ceil mode is the high-side padding that completes the last window; floor mode may
-instead drop trailing elements (sliced off, since ``reduce_window`` cannot
-differentiate negative padding). Padding never wins a max (``-inf``); an average
-divides by torch's window count (``count_include_pad`` counts the padding but never
-the ceil-mode overhang). Adaptive pooling is separable: one axis at a time, a
-``reduce_window`` when the size divides evenly, a gather (max) or an averaging
-matrix (mean) otherwise.
+Max and average pooling are one ``lax.reduce_window`` each over the windowed axes of an input of
+any leading shape (so one example and a batch take the same path); max pooling goes through
+:func:`fnn.kernels.reduce_max`, which on CPU takes the max of the strided taps for small windows
+(its gradient is a fused select, not XLA:CPU's serial ``select_and_scatter``). Ceil mode is the
+high-side padding that completes the last window; floor mode may instead drop trailing elements
+(sliced off, since ``reduce_window`` cannot differentiate negative padding). Adaptive pooling is
+separable: one axis at a time, a ``reduce_window`` when the size divides evenly, a gather (max)
+or an averaging matrix (mean) otherwise.
 
->>> import jax.numpy as jnp
->>> max_window(jnp.arange(5.0), (-1,), (2,), (2,), (0,), (1,), ceil=True)
-Array([1., 3., 4.], dtype=float32)
+torch7 rules kept: arguments put width before height; the stride defaults to the kernel **except
+for SpatialAveragePooling, whose stride defaults to 1**; floor rounding by default
+(``ceil_mode=True`` is torch7's ``:ceil()``); padding never wins a max (``-inf``); average pooling
+divides by torch's window count, counting the padding by default (``count_include_pad=False`` is
+torch7's ``:setCountExcludePad()``) but never the ceil-mode overhang; adaptive pooling takes
+``(W, H)``. Spatial layers take ``(C, H, W)`` or ``(B, C, H, W)``; TemporalMaxPooling takes
+torch7's channels-last ``(T, F)`` or ``(B, T, F)``. torch7's max-pooling modules also stored their
+argmax indices for SpatialMaxUnpooling; fnn's do not (the gradient of the max is ``jax.grad``'s),
+so ``return_indices=True`` is refused.
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ from jax import lax
 
 from fnn import kernels
 from fnn.core import Module, leaf
+from fnn.core._args import int_tuple, ints, is_int
+from fnn.errors import ConfigError
 from fnn.layers import _windows as win
 
+_LETTERS = {1: ("C", "L"), 2: ("C", "H", "W"), 3: ("C", "T", "H", "W")}
+
+# --------------------------------------------------------------------------- builders
 
 def _outs(x: Any, axes: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int],
           ceil: bool) -> list[int]:
@@ -55,7 +64,11 @@ def _window_args(x: Any, axes: Sequence[int], k: Sequence[int], s: Sequence[int]
 
 def max_window(x: Any, axes: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int],
                *, ceil: bool) -> Any:
-    """Max over windows of ``x`` along ``axes`` (negative); padding is ``-inf``."""
+    """Max over windows of ``x`` along ``axes`` (negative); padding is ``-inf``.
+
+    >>> max_window(jnp.arange(5.0), (-1,), (2,), (2,), (0,), (1,), ceil=True)
+    Array([1., 3., 4.], dtype=float32)
+    """
     outs = _outs(x, axes, k, s, p, d, ceil)
     x, window, strides, dil, pads = _window_args(x, axes, k, s, p, d, outs)
     if all(v == 1 for v in dil):
@@ -188,3 +201,400 @@ def window_layer(
         return post(y)
 
     return leaf(name, forward, kind=kind, check=check, config=config)
+
+
+# --------------------------------------------------------------------------- torch7 names
+
+
+def _tail(k: tuple, d: tuple, pad: tuple, ceil: bool) -> str:
+    """torch7's ``(kWxkH, dW,dH[, padW,padH])`` with ``, ceil`` in ceil mode."""
+    s = "x".join(map(str, k)) + ", " + ",".join(map(str, d))
+    if any(pad):
+        s += ", " + ",".join(map(str, pad))
+    return s + (", ceil" if ceil else "")
+
+
+def TemporalMaxPooling(kW: int, dW: int | None = None) -> Module:
+    """Max over time windows, torch7 layout: ``(T, F) -> (T', F)`` or batched ``(B, T, F)``.
+
+    Args:
+      kW: window length.
+      dW: stride; defaults to ``kW``.
+
+    Shape contract: ``T' = floor((T - kW) / dW) + 1``, the features (last dim) untouched.
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.TemporalMaxPooling(2).apply((), jnp.arange(8.0).reshape(4, 2))
+    Array([[2., 3.],
+           [6., 7.]], dtype=float32)
+    """
+    dW = kW if dW is None else dW
+    ints("nn.TemporalMaxPooling", 1, kW=kW, dW=dW)
+    return window_layer(f"nn.TemporalMaxPooling({kW}, {dW})", "TemporalMaxPooling", {"kW": kW, "dW": dW}, op="max",
+                        kernel=(kW,), stride=(dW,), padding=(0,), letters=("T", "F"), axes=(-2,))
+
+
+def SpatialMaxPooling(kW: int, kH: int, dW: int | None = None, dH: int | None = None, padW: int = 0, padH: int = 0,
+                      ceil_mode: bool = False) -> Module:
+    """2-D max pooling: ``(C, H, W) -> (C, H', W')`` or batched.
+
+    Args:
+      kW, kH: window width and height.
+      dW, dH: strides; **default to the kernel** (torch7).
+      padW, padH: implicit ``-inf`` padding (it never wins); at most half the kernel.
+      ceil_mode: round the output size up (torch7's ``:ceil()``); a window that would
+        start in the right padding is dropped.
+
+    Shape contract: ``H' = floor((H + 2·padH - kH) / dH) + 1`` (ceil in ceil mode).
+
+    >>> import jax.numpy as jnp, fnn
+    >>> pool = fnn.SpatialMaxPooling(2, 2)
+    >>> print(pool)
+    nn.SpatialMaxPooling(2x2, 2,2)
+    >>> pool.apply((), jnp.arange(16.0).reshape(1, 4, 4))
+    Array([[[ 5.,  7.],
+            [13., 15.]]], dtype=float32)
+    """
+    dW = kW if dW is None else dW
+    dH = kH if dH is None else dH
+    ints("nn.SpatialMaxPooling", 1, kW=kW, kH=kH, dW=dW, dH=dH)
+    ints("nn.SpatialMaxPooling", 0, padW=padW, padH=padH)
+    cfg = {"kW": kW, "kH": kH, "dW": dW, "dH": dH, "padW": padW, "padH": padH, "ceil_mode": ceil_mode}
+    return window_layer(f"nn.SpatialMaxPooling({_tail((kW, kH), (dW, dH), (padW, padH), ceil_mode)})",
+                        "SpatialMaxPooling", cfg, op="max", kernel=(kH, kW), stride=(dH, dW), padding=(padH, padW),
+                        ceil=ceil_mode, letters=_LETTERS[2])
+
+
+def SpatialAveragePooling(kW: int, kH: int, dW: int = 1, dH: int = 1, padW: int = 0, padH: int = 0,
+                          ceil_mode: bool = False, count_include_pad: bool = True) -> Module:
+    """2-D average pooling: ``(C, H, W) -> (C, H', W')`` or batched.
+
+    Args:
+      kW, kH: window width and height.
+      dW, dH: strides; **default 1** (torch7; PyTorch's AvgPool2d defaults to the kernel).
+      padW, padH: zero padding; at most half the kernel.
+      ceil_mode: round the output size up (torch7's ``:ceil()``).
+      count_include_pad: divide by the window size including padding (torch7's default;
+        ``False`` is ``:setCountExcludePad()``). The ceil-mode overhang is never counted.
+
+    Shape contract: ``H' = floor((H + 2·padH - kH) / dH) + 1`` (ceil in ceil mode).
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.SpatialAveragePooling(2, 2).apply((), jnp.arange(9.0).reshape(1, 3, 3))
+    Array([[[2., 3.],
+            [5., 6.]]], dtype=float32)
+    """
+    ints("nn.SpatialAveragePooling", 1, kW=kW, kH=kH, dW=dW, dH=dH)
+    ints("nn.SpatialAveragePooling", 0, padW=padW, padH=padH)
+    cfg = {"kW": kW, "kH": kH, "dW": dW, "dH": dH, "padW": padW, "padH": padH, "ceil_mode": ceil_mode,
+           "count_include_pad": count_include_pad}
+    name = f"nn.SpatialAveragePooling({_tail((kW, kH), (dW, dH), (padW, padH), ceil_mode)})"
+    return window_layer(name + ("" if count_include_pad else " excluding pad"), "SpatialAveragePooling", cfg,
+                        op="avg", kernel=(kH, kW), stride=(dH, dW), padding=(padH, padW), ceil=ceil_mode,
+                        count_include_pad=count_include_pad, letters=_LETTERS[2])
+
+
+def SpatialAdaptiveMaxPooling(W: int, H: int) -> Module:
+    """Max pooling to a fixed output size ``(C, H, W)`` (arguments **width first**, torch7).
+
+    Args:
+      W, H: output width and height. Output cell ``i`` covers input rows
+        ``floor(i·in/out)`` to ``ceil((i+1)·in/out)`` (exclusive), so cells may overlap.
+
+    Shape contract: ``(C, Hin, Win)`` or ``(B, C, Hin, Win)`` -> ``(..., H, W)``.
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.SpatialAdaptiveMaxPooling(1, 2).apply((), jnp.arange(6.0).reshape(1, 3, 2))
+    Array([[[3.],
+            [5.]]], dtype=float32)
+    """
+    ints("nn.SpatialAdaptiveMaxPooling", 1, W=W, H=H)
+    return adaptive_layer(f"nn.SpatialAdaptiveMaxPooling({W}x{H})", "SpatialAdaptiveMaxPooling", {"W": W, "H": H},
+                          (H, W), "max", _LETTERS[2])
+
+
+def SpatialAdaptiveAveragePooling(W: int, H: int) -> Module:
+    """Average pooling to a fixed output size (arguments **width first**, torch7).
+
+    Args:
+      W, H: output width and height; cell ``i`` averages input rows
+        ``floor(i·in/out)`` to ``ceil((i+1)·in/out)`` (exclusive).
+
+    Shape contract: ``(C, Hin, Win)`` or ``(B, C, Hin, Win)`` -> ``(..., H, W)``.
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.SpatialAdaptiveAveragePooling(1, 1).apply((), jnp.arange(4.0).reshape(1, 2, 2))
+    Array([[[1.5]]], dtype=float32)
+    """
+    ints("nn.SpatialAdaptiveAveragePooling", 1, W=W, H=H)
+    return adaptive_layer(f"nn.SpatialAdaptiveAveragePooling({W}x{H})", "SpatialAdaptiveAveragePooling",
+                          {"W": W, "H": H}, (H, W), "avg", _LETTERS[2])
+
+
+def SpatialLPPooling(n_plane: int, p: float, kW: int, kH: int, dW: int | None = None, dH: int | None = None) -> Module:
+    """LP pooling: ``(Σ_window x^p)^(1/p)`` per plane (torch7: Power, window sum, Power(1/p)).
+
+    Args:
+      n_plane: the number of input planes (checked; torch7 only stored it).
+      p: the norm degree (> 0). As in torch7 there is no ``abs``: a non-integer ``p``
+        needs non-negative inputs.
+      kW, kH: window width and height.
+      dW, dH: strides; default to the kernel.
+
+    Shape contract: ``(n_plane, H, W)`` or ``(B, n_plane, H, W)``, floor rounding, no padding.
+    (PyTorch's LPPool2d computes the same for ``x^p >= 0``.)
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.SpatialLPPooling(1, 2, 2, 1).apply((), jnp.array([[[3.0, 4.0]]]))
+    Array([[[5.]]], dtype=float32)
+    """
+    dW = kW if dW is None else dW
+    dH = kH if dH is None else dH
+    ints("nn.SpatialLPPooling", 1, n_plane=n_plane, kW=kW, kH=kH, dW=dW, dH=dH)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or p <= 0:
+        raise ConfigError(f"nn.SpatialLPPooling: p must be a positive number, got {p!r}")
+    p = float(p)
+    if p.is_integer():
+        def pre(x: Any) -> Any:
+            return lax.integer_pow(x, int(p))
+    else:
+        def pre(x: Any) -> Any:
+            return x ** p
+
+    cfg = {"n_plane": n_plane, "p": p, "kW": kW, "kH": kH, "dW": dW, "dH": dH}
+    return window_layer(f"nn.SpatialLPPooling({n_plane}, p={p:g}, {_tail((kW, kH), (dW, dH), (0, 0), False)})",
+                        "SpatialLPPooling", cfg, op="sum", kernel=(kH, kW), stride=(dH, dW), padding=(0, 0),
+                        letters=(str(n_plane), "H", "W"), channels=n_plane, pre=pre, post=lambda y: y ** (1.0 / p))
+
+
+def VolumetricMaxPooling(kT: int, kW: int, kH: int, dT: int | None = None, dW: int | None = None,
+                         dH: int | None = None, padT: int = 0, padW: int = 0, padH: int = 0,
+                         ceil_mode: bool = False) -> Module:
+    """3-D max pooling on ``(C, T, H, W)`` or ``(B, C, T, H, W)``.
+
+    Args:
+      kT, kW, kH: window size (torch7 order).
+      dT, dW, dH: strides; default to the kernel.
+      padT, padW, padH: ``-inf`` padding, at most half the kernel.
+      ceil_mode: torch7's ``:ceil()``.
+
+    >>> import jax, fnn
+    >>> fnn.VolumetricMaxPooling(2, 2, 2).init(jax.random.key(0), (-1, 3, 4, 6, 6))[0]
+    (-1, 3, 2, 3, 3)
+    """
+    dT, dW, dH = (kT if dT is None else dT), (kW if dW is None else dW), (kH if dH is None else dH)
+    ints("nn.VolumetricMaxPooling", 1, kT=kT, kW=kW, kH=kH, dT=dT, dW=dW, dH=dH)
+    ints("nn.VolumetricMaxPooling", 0, padT=padT, padW=padW, padH=padH)
+    cfg = {"kT": kT, "kW": kW, "kH": kH, "dT": dT, "dW": dW, "dH": dH, "padT": padT, "padW": padW, "padH": padH,
+           "ceil_mode": ceil_mode}
+    name = f"nn.VolumetricMaxPooling({_tail((kT, kW, kH), (dT, dW, dH), (padT, padW, padH), ceil_mode)})"
+    return window_layer(name, "VolumetricMaxPooling", cfg, op="max", kernel=(kT, kH, kW), stride=(dT, dH, dW),
+                        padding=(padT, padH, padW), ceil=ceil_mode, letters=_LETTERS[3])
+
+
+def VolumetricAveragePooling(kT: int, kW: int, kH: int, dT: int | None = None, dW: int | None = None,
+                             dH: int | None = None) -> Module:
+    """3-D average pooling on ``(C, T, H, W)`` or batched; no padding (torch7).
+
+    Args:
+      kT, kW, kH: window size (torch7 order).
+      dT, dW, dH: strides; **default to the kernel** (unlike SpatialAveragePooling).
+
+    >>> import jax, fnn
+    >>> fnn.VolumetricAveragePooling(2, 2, 2).init(jax.random.key(0), (3, 4, 5, 5))[0]
+    (3, 2, 2, 2)
+    """
+    dT, dW, dH = (kT if dT is None else dT), (kW if dW is None else dW), (kH if dH is None else dH)
+    ints("nn.VolumetricAveragePooling", 1, kT=kT, kW=kW, kH=kH, dT=dT, dW=dW, dH=dH)
+    cfg = {"kT": kT, "kW": kW, "kH": kH, "dT": dT, "dW": dW, "dH": dH}
+    return window_layer(f"nn.VolumetricAveragePooling({_tail((kT, kW, kH), (dT, dW, dH), (0, 0, 0), False)})",
+                        "VolumetricAveragePooling", cfg, op="avg", kernel=(kT, kH, kW), stride=(dT, dH, dW),
+                        padding=(0, 0, 0), letters=_LETTERS[3])
+
+
+# --------------------------------------------------------------------------- PyTorch names
+
+
+def _max_pool_nd(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, return_indices: bool,
+                 ceil_mode: bool) -> Module:
+    cls = f"MaxPool{nd}d"
+    if return_indices:
+        raise ConfigError(f"nn.{cls}: return_indices=True is not supported (fnn has no MaxUnpool; "
+                          "the gradient of the max comes from jax.grad)")
+    k = int_tuple(f"nn.{cls}", "kernel_size", kernel_size, nd, 1)
+    s = k if stride is None else int_tuple(f"nn.{cls}", "stride", stride, nd, 1)
+    p = int_tuple(f"nn.{cls}", "padding", padding, nd, 0)
+    d = int_tuple(f"nn.{cls}", "dilation", dilation, nd, 1)
+    cfg = {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": ceil_mode}
+    name = f"nn.{cls}(kernel_size={k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil_mode})"
+    return window_layer(name, cls, cfg, op="max", kernel=k, stride=s, padding=p, dilation=d, ceil=ceil_mode,
+                        letters=_LETTERS[nd])
+
+
+def _avg_pool_nd(nd: int, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool,
+                 divisor_override: int | None) -> Module:
+    cls = f"AvgPool{nd}d"
+    k = int_tuple(f"nn.{cls}", "kernel_size", kernel_size, nd, 1)
+    s = k if stride is None else int_tuple(f"nn.{cls}", "stride", stride, nd, 1)
+    p = int_tuple(f"nn.{cls}", "padding", padding, nd, 0)
+    if divisor_override is not None:
+        ints(f"nn.{cls}", 1, divisor_override=divisor_override)
+    cfg = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil_mode, "count_include_pad": count_include_pad,
+           "divisor_override": divisor_override}
+    name = f"nn.{cls}(kernel_size={k}, stride={s}, padding={p})"
+    return window_layer(name, cls, cfg, op="avg", kernel=k, stride=s, padding=p, ceil=ceil_mode,
+                        count_include_pad=count_include_pad, divisor_override=divisor_override, letters=_LETTERS[nd])
+
+
+def _adaptive_nd(nd: int, output_size: Any, op: str, return_indices: bool = False) -> Module:
+    cls = f"Adaptive{'Max' if op == 'max' else 'Avg'}Pool{nd}d"
+    if return_indices:
+        raise ConfigError(f"nn.{cls}: return_indices=True is not supported (fnn has no MaxUnpool)")
+    sizes = (output_size,) * nd if not isinstance(output_size, (tuple, list)) else tuple(output_size)
+    if len(sizes) != nd or not all(o is None or (is_int(o) and o > 0) for o in sizes):
+        raise ConfigError(f"nn.{cls}: output_size must be a positive int, None, or a tuple of {nd} of them, "
+                          f"got {output_size!r}")
+    shown = sizes if nd > 1 else sizes[0]
+    return adaptive_layer(f"nn.{cls}(output_size={shown})", cls, {"output_size": sizes}, sizes, op, _LETTERS[nd])
+
+
+def MaxPool1d(kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+              return_indices: bool = False, ceil_mode: bool = False) -> Module:
+    """PyTorch ``nn.MaxPool1d``: :func:`MaxPool2d` on ``(C, L)`` or ``(B, C, L)``; sizes are ints or 1-tuples.
+
+    >>> import jax, fnn
+    >>> fnn.MaxPool1d(3, 2, 1).init(jax.random.key(0), (-1, 2, 9))[0]
+    (-1, 2, 5)
+    """
+    return _max_pool_nd(1, kernel_size, stride, padding, dilation, return_indices, ceil_mode)
+
+
+def MaxPool2d(kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+              return_indices: bool = False, ceil_mode: bool = False) -> Module:
+    """PyTorch ``nn.MaxPool2d`` on ``(C, H, W)`` or ``(B, C, H, W)``; sizes in ``(H, W)`` order.
+
+    Args:
+      kernel_size, stride, padding, dilation: an int or ``(h, w)``; ``stride`` defaults to
+        the kernel; padding is ``-inf``, at most half the dilated kernel.
+      return_indices: must be False (no MaxUnpool in fnn).
+      ceil_mode: round the output size up.
+
+    >>> import jax, fnn
+    >>> fnn.MaxPool2d(2).init(jax.random.key(0), (-1, 6, 28, 28))[0]
+    (-1, 6, 14, 14)
+    """
+    return _max_pool_nd(2, kernel_size, stride, padding, dilation, return_indices, ceil_mode)
+
+
+def MaxPool3d(kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+              return_indices: bool = False, ceil_mode: bool = False) -> Module:
+    """PyTorch ``nn.MaxPool3d``: :func:`MaxPool2d` on ``(C, T, H, W)`` or ``(B, C, T, H, W)``; sizes ``(t, h, w)``.
+
+    >>> import jax, fnn
+    >>> fnn.MaxPool3d(2, ceil_mode=True).init(jax.random.key(0), (1, 3, 5, 5))[0]
+    (1, 2, 3, 3)
+    """
+    return _max_pool_nd(3, kernel_size, stride, padding, dilation, return_indices, ceil_mode)
+
+
+def AvgPool1d(kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+              count_include_pad: bool = True) -> Module:
+    """PyTorch ``nn.AvgPool1d``: :func:`AvgPool2d` on ``(C, L)`` or ``(B, C, L)`` (no ``divisor_override``).
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.AvgPool1d(2).apply((), jnp.arange(4.0).reshape(1, 4))
+    Array([[0.5, 2.5]], dtype=float32)
+    """
+    return _avg_pool_nd(1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def AvgPool2d(kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+              count_include_pad: bool = True, divisor_override: int | None = None) -> Module:
+    """PyTorch ``nn.AvgPool2d`` on ``(C, H, W)`` or ``(B, C, H, W)``; sizes in ``(H, W)`` order.
+
+    Args:
+      kernel_size, stride, padding: an int or ``(h, w)``; ``stride`` **defaults to the kernel** (torch7's
+        SpatialAveragePooling: to 1); zero padding, at most half the kernel.
+      ceil_mode: round the output size up.
+      count_include_pad: count the padding in the divisor.
+      divisor_override: divide every window sum by this instead.
+
+    >>> import jax, fnn
+    >>> fnn.AvgPool2d(2).init(jax.random.key(0), (-1, 6, 28, 28))[0]
+    (-1, 6, 14, 14)
+    """
+    return _avg_pool_nd(2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def AvgPool3d(kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+              count_include_pad: bool = True, divisor_override: int | None = None) -> Module:
+    """PyTorch ``nn.AvgPool3d``: :func:`AvgPool2d` on ``(C, T, H, W)`` or ``(B, C, T, H, W)``; sizes ``(t, h, w)``.
+
+    >>> import jax, fnn
+    >>> fnn.AvgPool3d(2, padding=1).init(jax.random.key(0), (1, 2, 4, 4))[0]
+    (1, 2, 3, 3)
+    """
+    return _avg_pool_nd(3, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def AdaptiveMaxPool1d(output_size: int, return_indices: bool = False) -> Module:
+    """PyTorch ``nn.AdaptiveMaxPool1d`` on ``(C, L)`` or ``(B, C, L)``.
+
+    >>> import jax, fnn
+    >>> fnn.AdaptiveMaxPool1d(3).init(jax.random.key(0), (-1, 2, 7))[0]
+    (-1, 2, 3)
+    """
+    return _adaptive_nd(1, output_size, "max", return_indices)
+
+
+def AdaptiveMaxPool2d(output_size: Any, return_indices: bool = False) -> Module:
+    """PyTorch ``nn.AdaptiveMaxPool2d``: ``output_size`` is an int or ``(H, W)`` (height
+    first, unlike SpatialAdaptiveMaxPooling); ``None`` keeps that input size.
+
+    >>> import jax, fnn
+    >>> fnn.AdaptiveMaxPool2d((2, None)).init(jax.random.key(0), (-1, 3, 5, 7))[0]
+    (-1, 3, 2, 7)
+    """
+    return _adaptive_nd(2, output_size, "max", return_indices)
+
+
+def AdaptiveMaxPool3d(output_size: Any, return_indices: bool = False) -> Module:
+    """PyTorch ``nn.AdaptiveMaxPool3d`` on ``(C, T, H, W)`` or batched: ``output_size`` an int or ``(T, H, W)``.
+
+    >>> import jax, fnn
+    >>> fnn.AdaptiveMaxPool3d(1).init(jax.random.key(0), (2, 3, 5, 7))[0]
+    (2, 1, 1, 1)
+    """
+    return _adaptive_nd(3, output_size, "max", return_indices)
+
+
+def AdaptiveAvgPool1d(output_size: int) -> Module:
+    """PyTorch ``nn.AdaptiveAvgPool1d`` on ``(C, L)`` or ``(B, C, L)``.
+
+    >>> import jax, fnn
+    >>> fnn.AdaptiveAvgPool1d(4).init(jax.random.key(0), (-1, 2, 7))[0]
+    (-1, 2, 4)
+    """
+    return _adaptive_nd(1, output_size, "avg")
+
+
+def AdaptiveAvgPool2d(output_size: Any) -> Module:
+    """PyTorch ``nn.AdaptiveAvgPool2d``: ``output_size`` an int or ``(H, W)`` (height first);
+    ``None`` keeps that input size. ``AdaptiveAvgPool2d(1)`` is global average pooling.
+
+    >>> import jax, fnn
+    >>> fnn.AdaptiveAvgPool2d(1).init(jax.random.key(0), (-1, 512, 7, 7))[0]
+    (-1, 512, 1, 1)
+    """
+    return _adaptive_nd(2, output_size, "avg")
+
+
+def AdaptiveAvgPool3d(output_size: Any) -> Module:
+    """PyTorch ``nn.AdaptiveAvgPool3d`` on ``(C, T, H, W)`` or batched: ``output_size`` an int or ``(T, H, W)``.
+
+    >>> import jax, fnn
+    >>> fnn.AdaptiveAvgPool3d((1, 2, 2)).init(jax.random.key(0), (2, 3, 5, 7))[0]
+    (2, 1, 2, 2)
+    """
+    return _adaptive_nd(3, output_size, "avg")
+
