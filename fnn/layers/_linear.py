@@ -1,4 +1,4 @@
-"""Linear layers: Linear and Bilinear (torch7 ``doc/simple.md``, parametrised)."""
+"""Linear layers: Linear and Bilinear (torch7's simple layers with parameters)."""
 
 from __future__ import annotations
 

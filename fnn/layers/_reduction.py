@@ -1,5 +1,5 @@
 """Math layers: the reductions Sum, Mean, Max, Min and the element-wise Abs, Exp, Log,
-Sqrt, Square, Power, Clamp, plus Normalize (torch7 ``doc/simple.md``, "Math").
+Sqrt, Square, Power, Clamp, plus Normalize (torch7's math layers).
 
 Reductions follow torch7: ``dim`` is 0-based, a negative ``dim``
 counts from the end, and a non-negative ``dim`` is shifted by one only when the input's

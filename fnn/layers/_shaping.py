@@ -1,6 +1,6 @@
 """Shaping layers: View, Reshape, Transpose, Narrow, Select, Squeeze, Unsqueeze, Flatten.
 
-torch7's tensor-method adapters (``doc/simple.md``), with Python's conventions:
+torch7's tensor-method adapters, with Python's conventions:
 dimensions, offsets and indices are 0-based and negative values count from the end.
 None of these layers has parameters; all accept integer inputs too.
 

@@ -1,6 +1,6 @@
 """Simple layers: CMul, CAdd, Add, Mul, MulConstant, AddConstant, Identity, Replicate, Padding.
 
-torch7's ``doc/simple.md`` element-wise layers with parameters (CMul, CAdd, Add, Mul), the
+torch7's simple element-wise layers with parameters (CMul, CAdd, Add, Mul), the
 constant ones, Identity, and the two layers that grow a dim (Replicate, Padding).
 Default initialisations are torch7's (documented per layer); each parametrised layer takes its
 own initialiser ``(key, shape, dtype) -> array``.

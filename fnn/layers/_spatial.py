@@ -1,4 +1,4 @@
-"""Spatial utilities (torch7 ``doc/convolution.md``): zero, reflection and replication
+"""Spatial utilities (torch7's convolution family): zero, reflection and replication
 padding, nearest and bilinear up-sampling, with the PyTorch aliases ``ZeroPad2d``,
 ``ReflectionPad2d``, ``ReplicationPad2d``, ``Upsample``, ``UpsamplingNearest2d`` and
 ``UpsamplingBilinear2d``.

@@ -1,4 +1,4 @@
-"""Table layers (torch7 ``doc/table.md``): layers whose input or output is a table.
+"""Table layers: layers whose input or output is a table.
 
 A table is a tuple of arrays (possibly nested: a tuple may hold tuples). Its shape
 is the tuple of the entries' shapes, e.g. ``((-1, 3), (-1, 3))``. The table
