@@ -1,4 +1,4 @@
-"""Transfer functions (torch7's transfer functions): element-wise non-linearities and the softmax family.
+"""torch7's transfer functions: element-wise non-linearities and the softmax family.
 
 Every layer here takes one array of any shape (the softmax family: 1-D to 4-D unless
 ``dim`` is given) and returns an array of the same shape, except GatedLinearUnit,
