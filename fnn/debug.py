@@ -39,6 +39,7 @@ import numpy as np
 
 from fnn.core import Module, apply_hook, as_input, current_path
 from fnn.errors import FnnError, NonFiniteError
+from fnn.layers import MapTable
 
 _PROBE: contextvars.ContextVar[_Probe | None] = contextvars.ContextVar("fnn_debug_probe", default=None)
 
@@ -134,8 +135,6 @@ def _rebuild(module: Module) -> Callable[[tuple[Module, ...]], Module] | None:
     if module.rebuild is not None:
         return module.rebuild
     if module.kind == "MapTable" and len(module.children) == 1:
-        from fnn.containers import MapTable
-
         return lambda children: MapTable(*children)
     return None
 

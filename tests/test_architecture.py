@@ -59,9 +59,11 @@ def test_imports_run_one_way(path):
     part = _part(path)
     bad = []
     for line, target in _fnn_imports(ast.parse(path.read_text())):
-        if target == part or target not in RANK:
+        if target not in RANK:
+            bad.append(f"line {line}: imports fnn.{target}, which is not a part of the package")
+        elif target == part:
             continue
-        if RANK[target] >= RANK[part] and (part, target) not in ALLOWED_SAME_RANK:
+        elif RANK[target] >= RANK[part] and (part, target) not in ALLOWED_SAME_RANK:
             bad.append(f"line {line}: {part} imports {target}")
     assert not bad, f"{path.relative_to(PACKAGE)} imports against the layering: {bad}"
 
