@@ -258,34 +258,18 @@ LAYER_NAMES: tuple[str, ...] = testing.layer_constructors()
 CRITERION_NAMES: tuple[str, ...] = testing.criterion_constructors()
 
 # Modules of fnn 0.1's flat layout, kept importable as attributes (fnn.conv_kernels, ...)
-# so that code written against them keeps working; each access warns once.
+# so that code written against them keeps working; each access warns (DeprecationWarning).
 _MOVED = {
-    "checkpoint": "fnn.io._checkpoint",
-    "interop": "fnn.io._torch",
-    "metrics": "fnn.train._eval",
-    "plot": "fnn.train._plot",
+    "checkpoint": "fnn",  # save/load live in fnn.io, the train-state pair in fnn.train; fnn has both
+    "interop": "fnn.io",
+    "metrics": "fnn.train",
+    "plot": "fnn.train",
     "conv_kernels": "fnn.kernels",
-    "criterion": "fnn.criteria",
-    "criteria_base": "fnn.criteria",
-    "criteria_regression": "fnn.criteria",
-    "criteria_classification": "fnn.criteria",
-    "criteria_margin": "fnn.criteria",
-    "criteria_embedding": "fnn.criteria",
-    "containers": "fnn.layers._containers",
-    "linear": "fnn.layers._linear",
-    "simple": "fnn.layers._simple",
-    "shaping": "fnn.layers._shaping",
-    "reduction": "fnn.layers._reduction",
-    "lookup": "fnn.layers._lookup",
-    "transfer": "fnn.layers._activations",
-    "table": "fnn.layers._table",
-    "convolution": "fnn.layers._conv",
-    "pooling": "fnn.layers._pool",
-    "spatial": "fnn.layers._spatial",
-    "normalization": "fnn.layers._batch_norm",
-    "sample_norm": "fnn.layers._norm",
-    "conv_torch": "fnn.layers._conv",
-    "dropout": "fnn.layers._dropout",
+    **dict.fromkeys(("criterion", "criteria_base", "criteria_regression", "criteria_classification",
+                     "criteria_margin", "criteria_embedding"), "fnn.criteria"),
+    **dict.fromkeys(("containers", "linear", "simple", "shaping", "reduction", "lookup", "transfer", "table",
+                     "convolution", "conv_torch", "pooling", "spatial", "normalization", "sample_norm", "dropout"),
+                    "fnn.layers"),
 }
 
 

@@ -1,6 +1,6 @@
-"""Normalisation layers: torch7's BatchNormalization family and PyTorch's BatchNorm1d/2d/3d;
-PyTorch's LayerNorm, GroupNorm and InstanceNorm1d/2d/3d live in :mod:`fnn.sample_norm` and
-are re-exported here.
+"""Batch normalisation: torch7's BatchNormalization family and PyTorch's BatchNorm1d/2d/3d.
+The per-sample normalisations (LayerNorm, GroupNorm, InstanceNorm) live in ``_norm.py``, with
+the channel helpers both files share.
 
 The batch-norm layers are stateful leaves: params ``weight``, ``bias`` (when affine) and
 state ``running_mean``, ``running_var`` (PyTorch's aliases also ``num_batches_tracked``).
@@ -34,11 +34,6 @@ from fnn.core import Initializer, Module, expect_array, format_shape, leaf, same
 from fnn.errors import ConfigError, FnnError, ShapeError
 from fnn.layers import _windows as win
 from fnn.layers._norm import (
-    GroupNorm,
-    InstanceNorm1d,
-    InstanceNorm2d,
-    InstanceNorm3d,
-    LayerNorm,
     channel_view,
     check_norm_args,
     ones_init,
@@ -354,5 +349,5 @@ def BatchNorm3d(num_features: int, eps: float = 1e-5, momentum: float | None = 0
 
 __all__ = [
     "BatchNormalization", "SpatialBatchNormalization", "VolumetricBatchNormalization", "BatchNorm1d", "BatchNorm2d",
-    "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "BatchNorm3d",
 ]

@@ -1,6 +1,6 @@
 """Per-sample normalisations with PyTorch semantics: LayerNorm, GroupNorm and
-InstanceNorm1d/2d/3d (re-exported by :mod:`fnn.normalization`), plus the helpers the
-batch-norm family shares.
+InstanceNorm1d/2d/3d, plus the channel helpers the batch-norm family (``_batch_norm.py``)
+shares.
 
 They normalise each sample with its own statistics (biased variance, ``eps`` inside the
 square root), so training and evaluation agree, except for InstanceNorm with

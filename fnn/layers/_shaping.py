@@ -9,7 +9,7 @@ Unsqueeze offset their dims by ``rank - num_input_dims``; Squeeze shifts its dim
 ``rank == num_input_dims + 1``; Reshape uses torch7's element-count heuristic. A *negative*
 dim always counts from the end of the actual input, so it never needs a batch offset.
 
-Replicate and Padding live in :mod:`fnn.simple`.
+Replicate and Padding live in ``_simple.py``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A table is a tuple of arrays (possibly nested: a tuple may hold tuples). Its shape
 is the tuple of the entries' shapes, e.g. ``((-1, 3), (-1, 3))``. The table
-*containers* (ConcatTable, ParallelTable, MapTable) live in :mod:`fnn.containers`;
+*containers* (ConcatTable, ParallelTable, MapTable) live in ``_containers.py``;
 this module has the plain layers:
 
 - conversion: JoinTable, SplitTable, NarrowTable, SelectTable, FlattenTable;
