@@ -162,8 +162,8 @@ def load_digits(*, size: int = 8, test_size: int = 297, shuffle_seed: int | None
     The split is fixed: the images are put in the order of
     ``numpy.random.default_rng(shuffle_seed).permutation(1797)``, then the last ``test_size``
     (default 297, leaving 1,500 to train) are the test set. ``shuffle_seed=None`` keeps the
-    file's order instead; its last images come from other writers than most of the rest, a
-    harder test set (LeNet-5: about 93 % instead of about 99 %).
+    file's order instead; its last images come from other writers than most of the rest, which
+    makes a markedly harder test set.
 
     Args:
       size: the image size, a multiple of 8. 32 upsamples each pixel to a 4×4 block (nearest
