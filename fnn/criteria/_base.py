@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.core import as_input, named
-from fnn.core._args import check_number
+from fnn.core._args import boolean, check_number
 from fnn.errors import ConfigError, FnnError
 
 Array = jax.Array
@@ -167,8 +167,8 @@ def resolve_reduction(name: str, size_average: bool | None, reduction: str | Non
     ``size_average=True`` is ``'mean'`` and ``False`` is ``'sum'``; both may be given
     only when they agree.
     """
-    if size_average is not None and not isinstance(size_average, bool):
-        raise ConfigError(f"{name}: size_average must be a bool, got {size_average!r}")
+    if size_average is not None:
+        boolean(name, "size_average", size_average)
     if reduction is not None:
         check_reduction(name, reduction, allowed)
     if size_average is None:

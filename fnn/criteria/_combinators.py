@@ -10,8 +10,9 @@ from typing import Any
 import jax.numpy as jnp
 
 from fnn.core import format_shape, shape_of
+from fnn.core._args import boolean
 from fnn.criteria._base import Criterion, checked_pair
-from fnn.errors import ConfigError, FnnError, ShapeError
+from fnn.errors import FnnError, ShapeError
 
 
 def _sum_children(name: str, pairs: tuple, pieces: Callable[[int], tuple[Any, Any]], like: Any) -> Any:
@@ -78,8 +79,7 @@ def ParallelCriterion(*criteria: Criterion | tuple[Criterion, float], repeat_tar
     name = "nn.ParallelCriterion"
     if criteria and isinstance(criteria[0], bool):  # torch7: nn.ParallelCriterion(repeatTarget)
         repeat_target, criteria = criteria[0] or repeat_target, criteria[1:]
-    if not isinstance(repeat_target, bool):
-        raise ConfigError(f"{name}: repeat_target must be a bool, got {repeat_target!r}")
+    boolean(name, "repeat_target", repeat_target)
     pairs = tuple(checked_pair(name, i, e) for i, e in enumerate(criteria))
     n = len(pairs)
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
-from fnn.core._args import check_number
+from fnn.core._args import boolean, check_number
 from fnn.criteria._base import BCE_EPS, Criterion, abs0, check_reduction, make, reduce, resolve_reduction
 from fnn.criteria._checks import (
     as_weights,
@@ -28,7 +28,6 @@ from fnn.criteria._checks import (
     label_target,
     same_numel_target,
 )
-from fnn.errors import ConfigError
 
 Array = jax.Array
 
@@ -310,8 +309,7 @@ def KLDivLoss(*, reduction: str = "mean", log_target: bool = False) -> Criterion
     Array(0.6931472, dtype=float32)
     """
     r = check_reduction("nn.KLDivLoss", reduction, ("mean", "batchmean", "sum", "none"))
-    if not isinstance(log_target, bool):
-        raise ConfigError(f"nn.KLDivLoss: log_target must be a bool, got {log_target!r}")
+    boolean("nn.KLDivLoss", "log_target", log_target)
 
     def fn(x, t, _):
         return jnp.exp(t) * (t - x) if log_target else xlogy(t, t) - t * x

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.core import Initializer, Module, canonical_dim, expect_array, format_shape, leaf, lift
-from fnn.core._args import reals
+from fnn.core._args import check_number, int_arg, reals
 from fnn.errors import ConfigError, ShapeError
 
 # SELU's constants (Klambauer et al. 2017), as in PyTorch.
@@ -134,9 +134,8 @@ def SoftPlus(beta: float = 1.0, threshold: float = 20.0) -> Module:
     >>> fnn.SoftPlus().apply((), jnp.array([0.0, 30.0]))
     Array([ 0.6931472, 30.       ], dtype=float32)
     """
-    reals("nn.SoftPlus", beta=beta, threshold=threshold)
-    if beta <= 0:
-        raise ConfigError(f"nn.SoftPlus: beta must be positive, got {beta!r}")
+    check_number("nn.SoftPlus", "beta", beta, low=0, strict=True)
+    reals("nn.SoftPlus", threshold=threshold)
 
     def fn(x):
         bx = beta * x
@@ -288,9 +287,7 @@ def SoftShrink(lambd: float = 0.5) -> Module:
     >>> fnn.SoftShrink().apply((), jnp.array([-1.0, 0.2, 2.0]))
     Array([-0.5,  0. ,  1.5], dtype=float32)
     """
-    reals("nn.SoftShrink", lambd=lambd)
-    if lambd < 0:
-        raise ConfigError(f"nn.SoftShrink: lambd must be >= 0, got {lambd!r}")
+    check_number("nn.SoftShrink", "lambd", lambd, low=0)
     return _pointwise(
         f"nn.SoftShrink({_fmt(lambd)})",
         lambda x: jnp.where(x > lambd, x - lambd, jnp.where(x < -lambd, x + lambd, 0.0)),
@@ -328,8 +325,7 @@ def PReLU(n_output_plane: int = 0, *, init: float = 0.25, weight_init: Initializ
     >>> apply(params, jnp.array([[-4.0, 1.0]]))
     Array([[-1.,  1.]], dtype=float32)
     """
-    if isinstance(n_output_plane, bool) or not isinstance(n_output_plane, int) or n_output_plane < 0:
-        raise ConfigError(f"nn.PReLU: n_output_plane must be an int >= 0, got {n_output_plane!r}")
+    int_arg("nn.PReLU", "n_output_plane", n_output_plane, minimum=0)
     reals("nn.PReLU", init=init)
     shared = n_output_plane <= 1
     n = max(n_output_plane, 1)
@@ -458,8 +454,7 @@ def GatedLinearUnit(dim: int = -1) -> Module:
     >>> fnn.GatedLinearUnit().apply((), jnp.array([2.0, 0.0]))
     Array([1.], dtype=float32)
     """
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise ConfigError(f"nn.GatedLinearUnit: dim must be an int, got {dim!r}")
+    int_arg("nn.GatedLinearUnit", "dim", dim)
 
     def check(shape, dtype):
         expect_array(shape)

@@ -25,6 +25,7 @@ from fnn.core import (
     is_shape,
     shape_of,
 )
+from fnn.core._args import int_arg
 from fnn.errors import ConfigError, ShapeError
 
 _TAB = "  "
@@ -177,8 +178,7 @@ def Concat(dim: int, *modules: Module) -> Module:
     Array([ 1.,  2.,  3.,  4.,  5., 15.], dtype=float32)
     """
     children = _check_children("Concat", modules)
-    if not isinstance(dim, int):
-        raise ConfigError(f"nn.Concat: dim must be an int, got {dim!r}")
+    int_arg("nn.Concat", "dim", dim)
 
     def init_fn(rng, shape, dtype):
         outs = [init_child(m, i, c, _split(rng, i), shape, dtype) for i, c in enumerate(children)]

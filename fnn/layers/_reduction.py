@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from fnn.core import Module, elementwise, expect_array, format_shape, leaf
-from fnn.core._args import int_arg, opt_int_arg
+from fnn.core._args import boolean, check_number, int_arg, opt_int_arg
 from fnn.errors import ConfigError, ShapeError
 
 # --------------------------------------------------------------------------- reductions
@@ -70,9 +70,8 @@ def Sum(dim: int = 0, n_input_dims: int | None = None, size_average: bool = Fals
     >>> fnn.Sum(0, n_input_dims=1).apply((), jnp.ones((4, 3))).shape
     (4,)
     """
-    for name, v in (("size_average", size_average), ("squeeze", squeeze)):
-        if not isinstance(v, bool):
-            raise ConfigError(f"nn.Sum: {name} must be a bool, got {v!r}")
+    boolean("nn.Sum", "size_average", size_average)
+    boolean("nn.Sum", "squeeze", squeeze)
 
     def reduce(x, d):
         y = jnp.sum(x, axis=d, keepdims=True)
@@ -197,8 +196,7 @@ def Sqrt(eps: float = 0.0) -> Module:
     >>> jax.grad(lambda x: fnn.Sqrt().apply((), x).sum())(jnp.array([0.0, 4.0]))
     Array([0.  , 0.25], dtype=float32)
     """
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise ConfigError(f"nn.Sqrt: eps must be a number, got {eps!r}")
+    check_number("nn.Sqrt", "eps", eps)
     return elementwise("nn.Sqrt", _sqrt, kind="Sqrt", config={"eps": float(eps)})
 
 
@@ -220,8 +218,7 @@ def Power(p: float) -> Module:
     >>> fnn.Power(3).apply((), jnp.array([-2.0, 2.0]))
     Array([-8.,  8.], dtype=float32)
     """
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
-        raise ConfigError(f"nn.Power: p must be a finite number, got {p!r}")
+    check_number("nn.Power", "p", p)
     q = int(p) if float(p).is_integer() else float(p)
     fn = (lambda x: jax.lax.integer_pow(x, q)) if isinstance(q, int) else (lambda x: jnp.power(x, q))
     return elementwise(f"nn.Power({q})", fn, kind="Power", config={"p": q})

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.core import Initializer, Module, each_concrete, expect_array, format_shape, leaf, lift, uniform
-from fnn.core._args import check_number, int_arg, opt_int_arg, sizes_arg
+from fnn.core._args import boolean, check_number, int_arg, opt_int_arg, sizes_arg
 from fnn.errors import ConfigError, ShapeError
 
 # --------------------------------------------------------------------------- CMul / CAdd
@@ -159,8 +159,7 @@ def Add(input_size: int, scalar: bool = False, *, bias_init: Initializer | None 
     True
     """
     n = int_arg("nn.Add", "input_size", input_size, minimum=1)
-    if not isinstance(scalar, bool):
-        raise ConfigError(f"nn.Add: scalar must be a bool, got {scalar!r}")
+    boolean("nn.Add", "scalar", scalar)
     size = 1 if scalar else n
     b_init = bias_init or uniform(1.0 / math.sqrt(size))
 
