@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fnn import criteria, layers
 from fnn.core import Module, is_shape, normalize_shape, shape_of
 from fnn.criteria import Criterion
 from fnn.errors import FnnError
@@ -402,8 +403,6 @@ def layer_constructors() -> tuple[str, ...]:
     >>> "Linear" in layer_constructors() and "Conv2d" in layer_constructors()
     True
     """
-    from fnn import layers
-
     return _constructors(layers, "Module")
 
 
@@ -413,6 +412,4 @@ def criterion_constructors() -> tuple[str, ...]:
     >>> "MSECriterion" in criterion_constructors() and "MSELoss" in criterion_constructors()
     True
     """
-    from fnn import criteria
-
     return _constructors(criteria, "Criterion")
