@@ -45,7 +45,7 @@ from fnn.errors import ConfigError, NonFiniteError
 from fnn.train._callbacks import call_all, learning_rate, step_interval
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
 from fnn.train._state import TrainState, copy_tree, zero_running
-from fnn.train._step import epoch_kernel, permutation, steps_per_epoch
+from fnn.train._step import epoch_kernel, init_optimizer, permutation, steps_per_epoch
 
 PyTree = Any
 Criterion = Callable[[Any, Any], jax.Array]
@@ -241,7 +241,7 @@ def _check_resume(ts: TrainState, optimizer, metrics: Metrics) -> TrainState:
             f"fit: the resumed state tracks {sorted(ts.running)} but these metrics need {sorted(expected)}; "
             "resume with the same metrics"
         )
-    want = jax.tree.structure(jax.eval_shape(optimizer.init, ts.params))
+    want = jax.tree.structure(jax.eval_shape(lambda p: init_optimizer(optimizer, p), ts.params))
     if jax.tree.structure(ts.opt_state) != want:
         raise ConfigError("fit: the resumed optimizer state does not match this optimizer; resume with the same one")
     return ts
