@@ -21,7 +21,7 @@ whole train state (params, optimizer state, keys, history) as
 
 Resume: ``--resume`` continues from the last saved state, bit for bit as if never stopped
 (``--epochs 2`` then ``--resume --epochs 4`` equals ``--epochs 4``). A rerun without
-``--resume`` refuses to replace a saved run unless given ``--overwrite``.
+``--resume`` starts afresh and says that it replaces the saved run.
 """
 
 from __future__ import annotations
@@ -74,7 +74,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="PRNG seed: init, shuffling (default: 0)")
     p.add_argument("--out", default="runs", help="output directory (default: runs/)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out from its last epoch")
-    p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a run's states")
     p.add_argument("--keep", type=int, default=3, help="train states kept in --out, one per epoch (default: 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar: one line per epoch instead")
     return p.parse_args(argv)
@@ -109,17 +108,16 @@ def _states(stem: str) -> list[str]:
 
 
 def _start_state(args: argparse.Namespace, stem: str) -> fnn.TrainState | None:
-    """The state to resume from (``--resume``), None for a fresh run; refuses to overwrite a run silently."""
+    """The state to resume from (``--resume``), None for a fresh run (which says so when it replaces a saved run)."""
     states = _states(stem)
     if args.resume:
         if not states:
             raise fnn.ConfigError(f"train_lenet: --resume, but {args.out} holds no train state of this run")
         print(f"resuming from {states[-1]}")
         return fnn.load_train_state(states[-1])
-    if states and not args.overwrite:
-        raise fnn.ConfigError(
-            f"train_lenet: {args.out} already holds a run ({os.path.basename(states[-1])}); "
-            "pass --resume to continue it or --overwrite to start afresh")
+    if states:
+        print(f"starting afresh: replacing the run saved in {args.out} ({os.path.basename(states[-1])}); "
+              "pass --resume to continue it instead")
     for path in states:
         os.remove(path)
     return None

@@ -1,5 +1,5 @@
 """The main job resumes as a first-class workflow: states saved every epoch, --resume bit-identical,
-no silent overwrite, bad flags are ConfigErrors."""
+a rerun says it replaces the saved run, bad flags are ConfigErrors."""
 
 from __future__ import annotations
 
@@ -39,10 +39,11 @@ def test_epochs_2_then_resume_to_4_equals_epochs_4_bit_for_bit(tmp_path):
     assert int(ts.epoch) == 4 and "lr" in ts.history
 
 
-def test_a_rerun_without_resume_refuses_to_overwrite(tmp_path):
+def test_a_rerun_without_resume_says_it_replaces_the_saved_run(tmp_path, capsys):
     _run(tmp_path, "--epochs", "1")
-    with pytest.raises(fnn.ConfigError, match="--resume to continue it or --overwrite"):
-        _run(tmp_path, "--epochs", "1")
+    capsys.readouterr()
+    _run(tmp_path, "--epochs", "1")
+    assert "starting afresh: replacing the run saved in" in capsys.readouterr().out
     with pytest.raises(fnn.ConfigError, match="holds no train state"):
         _run(tmp_path / "empty", "--epochs", "1", "--resume")
 
