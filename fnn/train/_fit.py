@@ -465,6 +465,8 @@ def _tqdm():
     try:
         from tqdm.auto import tqdm  # in the [train] extra: no bar without it
     except ImportError:  # pragma: no cover
+        warnings.warn("fnn.fit: no progress bar without tqdm: pip install 'fnn[train]' (or tqdm), or progress=False",
+                      stacklevel=4)
         return None
     return tqdm
 
