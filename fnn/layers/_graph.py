@@ -294,7 +294,16 @@ def _init_graph(g: Module, graph: Graph, rng: Any, shape: ShapeTree, dtype: Any)
     return out_shape, out_dtype, tuple(params), tuple(state)
 
 
+def _check_trees(g: Module, graph: Graph, params: Any, state: Any) -> None:
+    n = len(graph.modules)
+    for what, tree in (("params", params), ("state", state)):
+        if not isinstance(tree, (tuple, list)) or len(tree) != n:
+            got = f"{len(tree)} entries" if isinstance(tree, (tuple, list)) else type(tree).__name__
+            raise ShapeError(f"{g.name} expects {what} with {n} entries (one per module slot), got {got}")
+
+
 def _apply_graph(g: Module, graph: Graph, params: Any, state: Any, x: Any, rng: Any, train: bool) -> tuple:
+    _check_trees(g, graph, params, state)
     if len(graph.inputs) > 1:
         _split_input(g, graph, shape_of(x), "inputs")
     external = tuple(x) if len(graph.inputs) > 1 else (x,)
