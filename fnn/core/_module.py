@@ -186,6 +186,16 @@ class Module:
         """
         return call_module(self, nodes)
 
+    def __neg__(self) -> Node:
+        """nngraph's ``-module``: a graph input node, ``module()``."""
+        return call_module(self, ())
+
+    def __rsub__(self, nodes: Any) -> Node:
+        """nngraph's ``{a, b} - module``: ``[a, b] - module`` is ``module(a, b)``."""
+        if not isinstance(nodes, (list, tuple)):
+            return NotImplemented
+        return call_module(self, (nodes,))
+
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes that do not exist: torch7 method names get the fnn call.
         hint = _TORCH_METHODS.get(name)

@@ -10,6 +10,8 @@ annotations. Nodes hold no arrays: a graph is turned into an ``(init, apply)`` p
 * ``module(a)`` feeds node ``a``'s output; ``module(a, b)`` (or ``module([a, b])``) feeds
   the table ``(a, b)``, in argument order.
 * ``node.split(n)`` / ``node[i]``: nodes for the entries of a node whose output is a table.
+* nngraph's data-flow spelling: ``-module`` is ``module()``, ``node - module`` is
+  ``module(node)`` and ``[a, b] - module`` is ``module(a, b)``.
 
 >>> import fnn
 >>> x = fnn.Identity()()
@@ -107,6 +109,14 @@ class Node:
         """A node for entry ``i`` (0-based, negative from the end) of this node's table output."""
         int_arg("Node[i]", "i", i)
         return Node(None, (self,), index=i)
+
+    def __sub__(self, module: Module) -> Node:
+        """nngraph's data-flow spelling: ``node - module`` is ``module(node)``."""
+        from fnn.core._module import Module
+
+        if not isinstance(module, Module):
+            return NotImplemented
+        return Node(module, (self,))
 
     def __iter__(self):
         raise ConfigError(

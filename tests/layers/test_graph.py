@@ -142,6 +142,30 @@ def test_readme_more_fun_with_graphs():
     check_gradients(g, init(g, (1,))[1], rand(1))
 
 
+def test_readme_data_flow_spelling():
+    # nngraph's "-" operators: -module is module(), node - module is module(node), {a, b} - module.
+    h1 = -fnn.Linear(20, 20)
+    h2 = -fnn.Linear(10, 10)
+    hh1 = h1 - fnn.Tanh() - fnn.Linear(20, 1)
+    hh2 = h2 - fnn.Tanh() - fnn.Linear(10, 1)
+    madd = [hh1, hh2] - fnn.CAddTable()
+    gmod = fnn.gModule([h1, h2], [madd - fnn.Sigmoid(), madd - fnn.Tanh()])
+    assert [n.module.name for n in gmod.graph.nodes] == [
+        "nn.Linear(20 -> 20)", "nn.Linear(10 -> 10)", "nn.Tanh", "nn.Linear(20 -> 1)", "nn.Tanh",
+        "nn.Linear(10 -> 1)", "nn.CAddTable", "nn.Sigmoid", "nn.Tanh"]
+    assert madd.parents == (hh1, hh2) and h1.parents == ()
+    inp = -fnn.Identity()
+    l1 = inp - fnn.Linear(10, 20) - fnn.Tanh()
+    l2 = [inp, l1] - fnn.JoinTable(0) - fnn.Linear(30, 60) - fnn.Tanh()
+    l3 = [l1, l2] - fnn.JoinTable(0) - fnn.Linear(80, 160) - fnn.Tanh()
+    g = fnn.gModule([inp], [l3])
+    ref_inp, *_, ref_l3 = _more_fun()
+    ref = fnn.gModule([ref_inp], [ref_l3])
+    params = init(g, (10,))[1]
+    x = rand(10)
+    np.testing.assert_allclose(g.apply(params, x), ref.apply(params, x), rtol=1e-12)
+
+
 def test_readme_annotations_reach_the_dot_text():
     # test_annotateGraph
     inp = fnn.Identity()().annotate(name="Input", description="DescA", graphAttributes={"color": "red"})
