@@ -9,6 +9,7 @@ Everything a layer is written with lives here, and nothing here imports a layer:
 * shapes (``_shapes.py``): shape trees, their printed form, the checks layers share.
 * ``_args.py``: the one set of constructor argument checks.
 * ``_init.py``: initialisers (``Initializer``, torch7's defaults).
+* :class:`Node` (``_node.py``): calling a Module on graph nodes builds a graph (``fnn.gModule``).
 
 A new layer is usually ten lines::
 

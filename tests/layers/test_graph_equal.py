@@ -194,6 +194,11 @@ def test_a_none_dtype_is_resolved_before_a_table_is_packed():
     assert out_shape == (-1, 5) and out_dtype == jnp.float32  # not float64 (jnp.dtype(None))
     assert init(g, ((-1, 3), (-1, 2)), F64)[1] == F64
     assert init(g, ((-1, 3), (-1, 2)), (jnp.int32, jnp.int32))[1] == jnp.int32
+    with jax.enable_x64(False):
+        out_shape, out_dtype, params, _ = init(g, ((-1, 3), (-1, 2)), None)
+        assert out_dtype == jnp.float32
+        y = g.apply(params, (jnp.ones((2, 3), jnp.float32), jnp.ones((2, 2), jnp.float32)))
+        assert y.dtype == jnp.float32 and y.shape == (2, 5)
 
 
 def test_an_input_leaves_the_default_dtype_to_the_layer_it_feeds():
