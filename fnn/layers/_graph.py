@@ -361,9 +361,11 @@ def gModule(inputs: Sequence[Node] | Node, outputs: Sequence[Node] | Node) -> Mo
 
     Args:
       inputs: the input nodes (nodes made with ``fnn.Input()`` or ``module()``), in the
-        order of the input table. A graph input node applies its module to its input.
+        order of the input table (a single node is a list of one). A graph input node
+        applies its module to its input.
       outputs: the output nodes, in the order of the output table (an input may also be
-        an output; a node may appear twice).
+        an output; a node may appear twice). Every node built from a node of the graph
+        must lead to an output (nngraph's dangling-node check).
 
     Shape contract: one input takes an array (or whatever its input module takes); ``k``
     inputs take a table (tuple) of ``k``. One output returns an array; ``k`` outputs
