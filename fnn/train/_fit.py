@@ -191,6 +191,23 @@ def fit(
     >>> int(ts.epoch), int(ts.step), bool(ts.history['loss'][-1] < 1e-3)
     (20, 80, True)
     """
+    plan, ts, loop = _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params, state, resume,
+                              eval_data, eval_batch_size, metrics, drop_last, shuffle, max_steps, progress,
+                              refresh_seconds, guard_nonfinite, callbacks)
+    call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
+    _train(plan, loop, on_epoch)
+    final = _state_now(plan, loop)
+    call_all(plan.callbacks, "on_train_end", copy_tree(final))
+    return final
+
+
+# --------------------------------------------------------------------------- before the first step
+
+
+def _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params, state, resume, eval_data,
+             eval_batch_size, metrics, drop_last, shuffle, max_steps, progress, refresh_seconds, guard_nonfinite,
+             callbacks) -> tuple[_Plan, TrainState, _Loop]:
+    """Everything :func:`fit` fixes before its first step: the plan, the initial state and the loop."""
     stream = BatchStream(data) if is_batch_source(data) else None
     if stream is not None:  # the first batch stands for the data: shapes, dtypes, default metrics
         data, batch_size = Dataset(*stream.first()), batch_size or batch_rows(stream.first()[0])
@@ -213,14 +230,7 @@ def fit(
         partial_kernel=functools.partial(epoch_kernel, model, criterion, optimizer, metric_items, batch_size,
                                          pad=True, impl=ts.rng_impl, guard=guard_nonfinite),
     )
-    call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
-    _train(plan, loop, on_epoch)
-    final = _state_now(plan, loop)
-    call_all(plan.callbacks, "on_train_end", copy_tree(final))
-    return final
-
-
-# --------------------------------------------------------------------------- before the first step
+    return plan, ts, loop
 
 
 def _check_arguments(data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics,
