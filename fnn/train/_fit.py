@@ -23,6 +23,16 @@ run needs without giving up the single compile:
 The pieces: ``_check_arguments``, ``_initial_state`` (fresh or resumed) and ``_start`` (the
 host's counters) run once; then ``_train`` runs ``_run_epoch`` (``_run_steps`` under a progress
 bar, ``_end_epoch`` for the logs and the history) until the run is complete.
+
+Keys: with ``key`` the training key, step ``s`` runs the model with ``fold_in(fold_in(key, 0),
+s)``, epoch ``e`` is shuffled by ``permutation(fold_in(fold_in(key, 1), e), n)``: resuming replays.
+
+Non-finite values are found without a host sync per step: the step function records the
+first step whose loss or gradient norm is not finite and (``guard_nonfinite=True``) refuses
+its update and every later one; the trainer reads the record when the bar refreshes and at
+the end of each epoch, then raises :class:`~fnn.errors.NonFiniteError` naming the epoch, the
+step and the value. ``error.train_state`` is the state after the last finite step (with
+``guard_nonfinite=False``: the state when it was found, possibly NaN).
 """
 
 from __future__ import annotations
@@ -168,15 +178,7 @@ def fit(
     Returns:
       The final :class:`TrainState` (``.params``, ``.state``, ``.opt_state``, ``.history``).
 
-    Keys: with ``key`` the training key, step ``s`` runs the model with ``fold_in(fold_in(key, 0),
-    s)``, epoch ``e`` is shuffled by ``permutation(fold_in(fold_in(key, 1), e), n)``: resuming replays.
-
-    Non-finite values are found without a host sync per step: the step function records the
-    first step whose loss or gradient norm is not finite and (``guard_nonfinite=True``) refuses
-    its update and every later one; the trainer reads the record when the bar refreshes and at
-    the end of each epoch, then raises :class:`~fnn.errors.NonFiniteError` naming the epoch, the
-    step and the value. ``error.train_state`` is the state after the last finite step (with
-    ``guard_nonfinite=False``: the state when it was found, possibly NaN).
+    Keys and non-finite values: see the module docstring.
 
     Raises:
       NonFiniteError: the loss or the gradient became NaN or infinite.
