@@ -25,12 +25,14 @@ from fnn.core import (
     init_child,
     is_shape,
     leaf,
+    named,
     same_size,
     shape_of,
     uniform,
 )
 from fnn.core._args import boolean, ints
 from fnn.errors import ConfigError, ShapeError
+from fnn.layers._linear import Linear
 from fnn.layers._sequencer import CARRY_SIZES, time_scan
 
 # --------------------------------------------------------------------------- shared by SeqLSTM and SeqGRU
@@ -331,7 +333,8 @@ def SeqBRNN(
         _, _, pb, _ = init_child(m, "backwardModule", bwd, kb, shape, dtype)
         params, state = {"forwardModule": pf, "backwardModule": pb}, ()
         if merge is not None:
-            out, out_dtype, params["merge"], state = init_child(m, "merge", merge, km, (out, out), (out_dtype,) * 2)
+            out, out_dtype, params["merge"], s = init_child(m, "merge", merge, km, (out, out), (out_dtype,) * 2)
+            state = (s,)
         return out, out_dtype, params, state
 
     def apply_fn(params, state, x, *, rng=None, train=False):
@@ -341,7 +344,8 @@ def SeqBRNN(
         yb = reverse(yb)
         if merge is None:
             return yf + yb, state
-        return apply_child(m, "merge", merge, params["merge"], state, (yf, yb), rng, train)
+        y, s = apply_child(m, "merge", merge, params["merge"], state[0], (yf, yb), rng, train)
+        return y, (s,)
 
     children = () if merge is None else (merge,)
 
@@ -440,7 +444,9 @@ def FastLSTM(
       o2g_init: default torch7's LinearNoBias ``U(±1/√H)``.
 
     Shape contract: ``((N, D), (N, H), (N, H)) -> ((N, H), (N, H))``, or unbatched; ``(N, D) -> (N, H)``.
-    Params: ``{"i2g": {"weight": (4H, D), "bias": (4H,)}, "o2g": {"weight": (4H, H)}}``.
+    Params: ``{"i2g": {"weight": (4H, D), "bias": (4H,)}, "o2g": {"weight": (4H, H)}}``, the params of
+    its two children, as in torch7: ``fastlstm[0]`` is the ``i2g`` :func:`~fnn.Linear` and
+    ``fastlstm[1]`` the ``o2g`` :func:`LinearNoBias`.
 
     >>> import jax, jax.numpy as jnp, fnn
     >>> init, apply = fnn.FastLSTM(3, 4)
@@ -452,32 +458,44 @@ def FastLSTM(
     name = "nn.FastLSTM"
     ints(name, 1, inputsize=inputsize, outputsize=outputsize)
     d, h = inputsize, outputsize
-    i_init = i2g_init or uniform(1.0 / math.sqrt(d))
-    o_init = o2g_init or uniform(1.0 / math.sqrt(h))
+    i2g = Linear(d, 4 * h, weight_init=i2g_init, bias_init=i2g_init)
+    o2g = LinearNoBias(h, 4 * h, weight_init=o2g_init)
 
-    def params(rng, shape, dtype):
-        kw, kb, ko = jax.random.split(rng, 3)
-        return {"i2g": {"weight": i_init(kw, (4 * h, d), dtype), "bias": i_init(kb, (4 * h,), dtype)},
-                "o2g": {"weight": o_init(ko, (4 * h, h), dtype)}}
+    def check(shape):
+        try:
+            _check_fast(shape, d, h)
+        except ShapeError as e:
+            raise named(e, m.name) from None
 
-    def forward(p, x, *, rng, train):
+    def init_fn(rng, shape, dtype):
+        check(shape)
+        k_i, k_o = jax.random.split(rng)
+        step = not is_shape(shape)
+        x_shape, x_dtype = (shape[0], dtype[0] if isinstance(dtype, tuple) else dtype) if step else (shape, dtype)
+        _, out_dtype, p_i, _ = init_child(m, "i2g", i2g, k_i, x_shape, x_dtype)
+        _, _, p_o, _ = init_child(m, "o2g", o2g, k_o, tuple(x_shape[:-1]) + (h,), out_dtype)
+        out = tuple(x_shape[:-1]) + (h,)
+        return ((out, out), (out_dtype, out_dtype)) if step else (out, out_dtype), {"i2g": p_i, "o2g": p_o}, ((), ())
+
+    def apply_fn(params, state, x, *, rng=None, train=False):
+        check(shape_of(x))
         step = isinstance(x, tuple)
         if not step:
-            x = (x, jnp.zeros(x.shape[:-1] + (h,), x.dtype), jnp.zeros(x.shape[:-1] + (h,), x.dtype))
+            zeros = jnp.zeros(x.shape[:-1] + (h,), x.dtype)
+            x = (x, zeros, zeros)
         x_t, h_prev, c_prev = x
-        b = p["i2g"]["bias"]
-        a = jnp.matmul(x_t, p["i2g"]["weight"].T) + jnp.matmul(h_prev, p["o2g"]["weight"].T)
-        h_new, c_new = _lstm_gates(a + jnp.reshape(b, (1,) * (a.ndim - 1) + b.shape), c_prev, h, "izfo")
-        return (h_new, c_new) if step else h_new
+        a_x, _ = apply_child(m, "i2g", i2g, params["i2g"], (), x_t, None, train)
+        a_h, _ = apply_child(m, "o2g", o2g, params["o2g"], (), h_prev, None, train)
+        h_new, c_new = _lstm_gates(a_x + a_h, c_prev, h, "izfo")
+        return ((h_new, c_new) if step else h_new), state
 
-    return leaf(
-        f"{name}({d} -> {h})",
-        forward,
-        kind="FastLSTM",
-        params=params,
-        check=lambda shape, dtype: _check_fast(shape, d, h),
-        config={"inputsize": d, "outputsize": h, CARRY_SIZES: (h, h)},
-    )
+    def init_all(rng, shape, dtype):
+        (out, out_dtype), p, s = init_fn(rng, shape, dtype)
+        return out, out_dtype, p, s
+
+    m = Module(name=f"{name}({d} -> {h})", init_fn=init_all, apply_fn=apply_fn, children=(i2g, o2g), kind="FastLSTM",
+               render=lambda mod: mod.name, config={"inputsize": d, "outputsize": h, CARRY_SIZES: (h, h)})
+    return m
 
 
 __all__ = ["SeqLSTM", "SeqGRU", "SeqBRNN", "LinearNoBias", "FastLSTM"]
