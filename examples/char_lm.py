@@ -46,9 +46,9 @@ from fnn.train import fit, plot_history
 WHAT = "char_lm"
 # name: (default, smoke value, help)
 SETTINGS = {
-    "epochs": (4, 1, "epochs"),
+    "epochs": (5, 1, "epochs"),
     "seq_len": (100, 32, "characters per training window (truncated backprop through time)"),
-    "batch_size": (64, 16, "windows per step"),
+    "batch_size": (32, 16, "windows per step"),
     "hidden": (256, 32, "LSTM size H"),
     "layers": (1, 1, "stacked SeqLSTMs"),
     "embed": (48, 16, "character embedding size E"),
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text", help="a UTF-8 text file (default: CPython's pydoc_data.topics)")
     for name, (default, smoke, text) in SETTINGS.items():
         p.add_argument("--" + name.replace("_", "-"), type=int, help=f"{text} (default: {default}; smoke: {smoke})")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate (default: 3e-3)")
+    p.add_argument("--lr", type=float, default=6e-3, help="peak Adam learning rate (default: 6e-3)")
     p.add_argument("--clip", type=float, default=5.0, help="gradient norm clipping (default: 5)")
     p.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default: 0.7)")
     p.add_argument("--prime", default="The ", help="text the sample starts from (default: 'The ')")

@@ -127,11 +127,27 @@ def Sequencer(module: Module) -> Module:
     (tuple) of ``T`` step inputs of one shape gives a tuple of ``T`` step outputs, as in torch7.
     Params layout: ``params[0]`` is the step module's params (one set shared by every step).
 
+    The recurrent step protocol: a module is a recurrent step module when its ``config`` has the
+    key ``"carry_sizes"``, a tuple of ``k`` ints. Sequencer then calls it on the table
+    ``(x_t, s_1, ..., s_k)`` with ``s_j`` of shape ``x_t.shape[:-1] + (carry_sizes[j],)`` (zeros at
+    ``t = 0``) and takes its output table ``(s'_1, ..., s'_k)`` as the next carry and ``s'_1`` as
+    the step's output (a bare array when ``k == 1``). :func:`~fnn.FastLSTM` declares ``(H, H)``.
+
     >>> import jax, jax.numpy as jnp, fnn
     >>> model = fnn.Sequencer(fnn.FastLSTM(3, 4))
     >>> out_shape, params = model.init(jax.random.key(0), (-1, 2, 3))
     >>> out_shape, model.apply(params, jnp.ones((5, 2, 3))).shape
     ((-1, 2, 4), (5, 2, 4))
+
+    A recurrent step module of your own, a running sum ``s_t = s_{t-1} + x_t``:
+
+    >>> from fnn.core import leaf
+    >>> running_sum = leaf("RunningSum", lambda p, x, *, rng, train: x[0] + x[1], kind="RunningSum",
+    ...                    config={"carry_sizes": (2,)})
+    >>> fnn.Sequencer(running_sum).apply(((),), jnp.ones((3, 2)))
+    Array([[1., 1.],
+           [2., 2.],
+           [3., 3.]], dtype=float32)
     """
     child = _check_module("Sequencer", module)
     sizes = carry_sizes(child)
