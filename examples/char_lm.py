@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     check_sampler(model, ts.params, corpus.val[0][0])
     prime = args.prime if set(args.prime) <= set(corpus.vocab) else corpus.vocab[0]
-    text = sample(ts.params, corpus, prime, args.sample_chars, args.temperature, jax.random.key(args.seed + 1))
+    key = jax.random.fold_in(jax.random.key(args.seed), 1)  # the sampling stream of the seed
+    text = sample(ts.params, corpus, prime, args.sample_chars, args.temperature, key)
     print(f"\nsample (temperature {args.temperature}):\n{text}")
     meta["sample"] = text
     return meta
