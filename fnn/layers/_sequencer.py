@@ -151,6 +151,7 @@ def Sequencer(module: Module) -> Module:
     """
     child = _check_module("Sequencer", module)
     sizes = carry_sizes(child)
+    min_rank = 1 if sizes is None else 2  # time, then a recurrent step's features
 
     def step_input_shape(step_shape):
         if sizes is None:
@@ -165,12 +166,16 @@ def Sequencer(module: Module) -> Module:
                                  f"got {format_shape(shape)}")
             step_shape, step_dtype = tuple(shape[0]), dtype[0] if isinstance(dtype, tuple) else dtype
         else:
-            if len(shape) < 2 if sizes is not None else len(shape) < 1:
+            if len(shape) < min_rank:
                 raise ShapeError(f"{m.name} expects a sequence (T, ..., features), got {format_shape(shape)}")
             step_shape, step_dtype = tuple(shape[1:]), dtype
         in_dtype = step_dtype if sizes is None or step_dtype is None else (step_dtype,) * (1 + len(sizes))
         out, out_dtype, p, s = init_child(m, 0, child, rng, step_input_shape(step_shape), in_dtype)
         if sizes is not None:
+            carried, want = ((out,) if is_shape(out) else tuple(out)), step_input_shape(step_shape)[1:]
+            if carried != want:
+                raise ShapeError(f"{m.name}: the recurrent step module {child.name} declares carry_sizes "
+                                 f"{tuple(sizes)}, so it must return {format_shape(want)}, got {format_shape(out)}")
             out, out_dtype = (out[0], out_dtype[0]) if not is_shape(out) else (out, out_dtype)
         if table:
             return tuple(out for _ in shape), tuple(out_dtype for _ in shape), (p,), (s,)
@@ -178,9 +183,11 @@ def Sequencer(module: Module) -> Module:
 
     def apply_fn(params, state, x, *, rng=None, train=False):
         table = isinstance(x, tuple)
-        xs = jnp.stack(x) if table and x else x
-        if table and not x or not table and jnp.ndim(xs) < (2 if sizes is not None else 1):
+        if table and len({jnp.shape(e) for e in x}) > 1:
+            raise ShapeError(f"{m.name} expects a table of step inputs of one shape, got {format_shape(shape_of(x))}")
+        if (table and not x) or (not table and jnp.ndim(x) < min_rank):
             raise ShapeError(f"{m.name} expects a sequence (T, ..., features), got {format_shape(shape_of(x))}")
+        xs = jnp.stack(x) if table else x
         (p,), (s0,) = params, state
         batch = xs.shape[1:-1]
         carry0 = () if sizes is None else tuple(jnp.zeros(batch + (n,), xs.dtype) for n in sizes)
