@@ -52,8 +52,8 @@ SETTINGS = {
     "hidden": (256, 32, "LSTM size H"),
     "layers": (1, 1, "stacked SeqLSTMs"),
     "embed": (48, 16, "character embedding size E"),
-    "max_chars": (0, 20_000, "use only the first N characters of the text (0: all)"),
-    "sample_chars": (600, 120, "characters to sample at the end"),
+    "max_chars": (0, 12_000, "use only the first N characters of the text (0: all)"),
+    "sample_chars": (600, 80, "characters to sample at the end"),
 }
 
 
