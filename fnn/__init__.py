@@ -121,8 +121,10 @@ from fnn.layers import CMaxTable as CMaxTable
 from fnn.layers import CMinTable as CMinTable
 from fnn.layers import CMul as CMul
 from fnn.layers import CMulTable as CMulTable
+from fnn.layers import Collapse as Collapse
 from fnn.layers import Concat as Concat
 from fnn.layers import ConcatTable as ConcatTable
+from fnn.layers import Constant as Constant
 from fnn.layers import Conv1d as Conv1d
 from fnn.layers import Conv2d as Conv2d
 from fnn.layers import Conv3d as Conv3d
@@ -130,6 +132,7 @@ from fnn.layers import ConvTranspose1d as ConvTranspose1d
 from fnn.layers import ConvTranspose2d as ConvTranspose2d
 from fnn.layers import ConvTranspose3d as ConvTranspose3d
 from fnn.layers import CosineDistance as CosineDistance
+from fnn.layers import CReLU as CReLU
 from fnn.layers import CSubTable as CSubTable
 from fnn.layers import DotProduct as DotProduct
 from fnn.layers import Dropout as Dropout
@@ -140,6 +143,7 @@ from fnn.layers import Exp as Exp
 from fnn.layers import Flatten as Flatten
 from fnn.layers import FlattenTable as FlattenTable
 from fnn.layers import GatedLinearUnit as GatedLinearUnit
+from fnn.layers import GradientReversal as GradientReversal
 from fnn.layers import GroupNorm as GroupNorm
 from fnn.layers import HardShrink as HardShrink
 from fnn.layers import Hardshrink as Hardshrink
@@ -150,7 +154,9 @@ from fnn.layers import InstanceNorm1d as InstanceNorm1d
 from fnn.layers import InstanceNorm2d as InstanceNorm2d
 from fnn.layers import InstanceNorm3d as InstanceNorm3d
 from fnn.layers import JoinTable as JoinTable
+from fnn.layers import L1Penalty as L1Penalty
 from fnn.layers import LayerNorm as LayerNorm
+from fnn.layers import LayerNormalization as LayerNormalization
 from fnn.layers import LeakyReLU as LeakyReLU
 from fnn.layers import Linear as Linear
 from fnn.layers import Log as Log
@@ -160,6 +166,7 @@ from fnn.layers import LogSoftmax as LogSoftmax
 from fnn.layers import LookupTable as LookupTable
 from fnn.layers import MapTable as MapTable
 from fnn.layers import Max as Max
+from fnn.layers import Maxout as Maxout
 from fnn.layers import MaxPool1d as MaxPool1d
 from fnn.layers import MaxPool2d as MaxPool2d
 from fnn.layers import MaxPool3d as MaxPool3d
@@ -170,6 +177,7 @@ from fnn.layers import MulConstant as MulConstant
 from fnn.layers import Narrow as Narrow
 from fnn.layers import NarrowTable as NarrowTable
 from fnn.layers import Normalize as Normalize
+from fnn.layers import OneHot as OneHot
 from fnn.layers import Padding as Padding
 from fnn.layers import PairwiseDistance as PairwiseDistance
 from fnn.layers import Parallel as Parallel
@@ -182,12 +190,14 @@ from fnn.layers import ReLU6 as ReLU6
 from fnn.layers import Replicate as Replicate
 from fnn.layers import ReplicationPad2d as ReplicationPad2d
 from fnn.layers import Reshape as Reshape
+from fnn.layers import RReLU as RReLU
 from fnn.layers import Select as Select
 from fnn.layers import SelectTable as SelectTable
 from fnn.layers import Sequential as Sequential
 from fnn.layers import Sigmoid as Sigmoid
 from fnn.layers import SoftMax as SoftMax
 from fnn.layers import Softmax as Softmax
+from fnn.layers import Softmax2d as Softmax2d
 from fnn.layers import SoftMin as SoftMin
 from fnn.layers import Softmin as Softmin
 from fnn.layers import SoftPlus as SoftPlus
@@ -204,10 +214,12 @@ from fnn.layers import SpatialConvolution as SpatialConvolution
 from fnn.layers import SpatialDilatedConvolution as SpatialDilatedConvolution
 from fnn.layers import SpatialDropout as SpatialDropout
 from fnn.layers import SpatialFullConvolution as SpatialFullConvolution
+from fnn.layers import SpatialLogSoftMax as SpatialLogSoftMax
 from fnn.layers import SpatialLPPooling as SpatialLPPooling
 from fnn.layers import SpatialMaxPooling as SpatialMaxPooling
 from fnn.layers import SpatialReflectionPadding as SpatialReflectionPadding
 from fnn.layers import SpatialReplicationPadding as SpatialReplicationPadding
+from fnn.layers import SpatialSoftMax as SpatialSoftMax
 from fnn.layers import SpatialUpSamplingBilinear as SpatialUpSamplingBilinear
 from fnn.layers import SpatialUpSamplingNearest as SpatialUpSamplingNearest
 from fnn.layers import SpatialZeroPadding as SpatialZeroPadding
@@ -234,7 +246,9 @@ from fnn.layers import VolumetricBatchNormalization as VolumetricBatchNormalizat
 from fnn.layers import VolumetricConvolution as VolumetricConvolution
 from fnn.layers import VolumetricDropout as VolumetricDropout
 from fnn.layers import VolumetricMaxPooling as VolumetricMaxPooling
+from fnn.layers import WhiteNoise as WhiteNoise
 from fnn.layers import ZeroPad2d as ZeroPad2d
+from fnn.layers import l1_penalty as l1_penalty
 from fnn.layers import lookup_weight as lookup_weight
 from fnn.protocol import backward as backward
 from fnn.protocol import count_parameters as count_parameters

@@ -62,6 +62,9 @@ from fnn.layers._batch_norm import BatchNorm3d as BatchNorm3d
 from fnn.layers._batch_norm import BatchNormalization as BatchNormalization
 from fnn.layers._batch_norm import SpatialBatchNormalization as SpatialBatchNormalization
 from fnn.layers._batch_norm import VolumetricBatchNormalization as VolumetricBatchNormalization
+from fnn.layers._composite import CReLU as CReLU
+from fnn.layers._composite import LayerNormalization as LayerNormalization
+from fnn.layers._composite import Maxout as Maxout
 from fnn.layers._containers import Concat as Concat
 from fnn.layers._containers import ConcatTable as ConcatTable
 from fnn.layers._containers import MapTable as MapTable
@@ -90,6 +93,17 @@ from fnn.layers._linear import Linear as Linear
 from fnn.layers._lookup import Embedding as Embedding
 from fnn.layers._lookup import LookupTable as LookupTable
 from fnn.layers._lookup import lookup_weight as lookup_weight
+from fnn.layers._misc import Collapse as Collapse
+from fnn.layers._misc import Constant as Constant
+from fnn.layers._misc import OneHot as OneHot
+from fnn.layers._misc import Softmax2d as Softmax2d
+from fnn.layers._misc import SpatialLogSoftMax as SpatialLogSoftMax
+from fnn.layers._misc import SpatialSoftMax as SpatialSoftMax
+from fnn.layers._noise import GradientReversal as GradientReversal
+from fnn.layers._noise import L1Penalty as L1Penalty
+from fnn.layers._noise import RReLU as RReLU
+from fnn.layers._noise import WhiteNoise as WhiteNoise
+from fnn.layers._noise import l1_penalty as l1_penalty
 from fnn.layers._norm import GroupNorm as GroupNorm
 from fnn.layers._norm import InstanceNorm1d as InstanceNorm1d
 from fnn.layers._norm import InstanceNorm2d as InstanceNorm2d

@@ -1,0 +1,36 @@
+"""Conformance cases: the torch7 catalogue layers outside the convolution family (issue 15)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import fnn
+from tests.conformance.cases import Case
+
+
+def _ints(n, *shape):
+    return lambda: jnp.asarray(np.random.default_rng(0).integers(0, n, shape), jnp.int32)
+
+
+CASES = [
+    # _noise: random layers draw in training mode only; gradient-side layers
+    Case("RReLU", fnn.RReLU, (2, 3), train_rng=True),
+    Case("WhiteNoise", lambda: fnn.WhiteNoise(0.5, 0.2), (2, 3), train_rng=True),
+    Case("GradientReversal", lambda: fnn.GradientReversal(0.5), (2, 3), grads=False),
+    Case("L1Penalty", lambda: fnn.L1Penalty(0.1), (2, 3), grads=False),
+    # _misc
+    Case("Constant", lambda: fnn.Constant(np.arange(3.0), 1), (2, 4)),
+    Case("Constant", lambda: fnn.Constant(1.5), (2, 4), batched=False, id="no-batch"),
+    Case("OneHot", lambda: fnn.OneHot(4), (2, 3), dtype=jnp.int32, grads=False, x=_ints(4, 2, 3)),
+    Case("Collapse", lambda: fnn.Collapse(2), (2, 3, 2)),
+    Case("SpatialSoftMax", fnn.SpatialSoftMax, (2, 3, 2, 2)),
+    Case("SpatialLogSoftMax", fnn.SpatialLogSoftMax, (2, 3, 2, 2)),
+    Case("Softmax2d", fnn.Softmax2d, (2, 3, 2, 2)),
+    # _composite
+    Case("CReLU", lambda: fnn.CReLU(3), (2, 2, 2, 3)),
+    Case("Maxout", lambda: fnn.Maxout(3, 2, 3), (2, 3)),
+    Case("Maxout", lambda: fnn.Maxout(3, 2, 2, fnn.Tanh()), (2, 3), id="preprocess"),
+    Case("LayerNormalization", lambda: fnn.LayerNormalization(4, 0.5), (2, 4)),
+]
+
+_ = jax  # the cases build arrays lazily
