@@ -94,6 +94,8 @@ from fnn.io import to_torch_state_dict as to_torch_state_dict
 from fnn.layers import ELU as ELU
 from fnn.layers import GELU as GELU
 from fnn.layers import GLU as GLU
+from fnn.layers import MM as MM
+from fnn.layers import MV as MV
 from fnn.layers import SELU as SELU
 from fnn.layers import Abs as Abs
 from fnn.layers import AdaptiveAvgPool1d as AdaptiveAvgPool1d
@@ -115,6 +117,7 @@ from fnn.layers import BatchNormalization as BatchNormalization
 from fnn.layers import Bilinear as Bilinear
 from fnn.layers import CAdd as CAdd
 from fnn.layers import CAddTable as CAddTable
+from fnn.layers import CAddTensorTable as CAddTensorTable
 from fnn.layers import CDivTable as CDivTable
 from fnn.layers import Clamp as Clamp
 from fnn.layers import CMaxTable as CMaxTable
@@ -150,6 +153,7 @@ from fnn.layers import Hardshrink as Hardshrink
 from fnn.layers import HardTanh as HardTanh
 from fnn.layers import Hardtanh as Hardtanh
 from fnn.layers import Identity as Identity
+from fnn.layers import Index as Index
 from fnn.layers import InstanceNorm1d as InstanceNorm1d
 from fnn.layers import InstanceNorm2d as InstanceNorm2d
 from fnn.layers import InstanceNorm3d as InstanceNorm3d
@@ -165,6 +169,7 @@ from fnn.layers import LogSoftMax as LogSoftMax
 from fnn.layers import LogSoftmax as LogSoftmax
 from fnn.layers import LookupTable as LookupTable
 from fnn.layers import MapTable as MapTable
+from fnn.layers import MaskedSelect as MaskedSelect
 from fnn.layers import Max as Max
 from fnn.layers import Maxout as Maxout
 from fnn.layers import MaxPool1d as MaxPool1d
@@ -172,6 +177,7 @@ from fnn.layers import MaxPool2d as MaxPool2d
 from fnn.layers import MaxPool3d as MaxPool3d
 from fnn.layers import Mean as Mean
 from fnn.layers import Min as Min
+from fnn.layers import MixtureTable as MixtureTable
 from fnn.layers import Mul as Mul
 from fnn.layers import MulConstant as MulConstant
 from fnn.layers import Narrow as Narrow
@@ -248,6 +254,8 @@ from fnn.layers import VolumetricDropout as VolumetricDropout
 from fnn.layers import VolumetricMaxPooling as VolumetricMaxPooling
 from fnn.layers import WhiteNoise as WhiteNoise
 from fnn.layers import ZeroPad2d as ZeroPad2d
+from fnn.layers import ZipTable as ZipTable
+from fnn.layers import ZipTableOneToMany as ZipTableOneToMany
 from fnn.layers import l1_penalty as l1_penalty
 from fnn.layers import lookup_weight as lookup_weight
 from fnn.protocol import backward as backward

@@ -184,3 +184,11 @@ from fnn.layers._table import NarrowTable as NarrowTable
 from fnn.layers._table import PairwiseDistance as PairwiseDistance
 from fnn.layers._table import SelectTable as SelectTable
 from fnn.layers._table import SplitTable as SplitTable
+from fnn.layers._table_ops import MM as MM
+from fnn.layers._table_ops import MV as MV
+from fnn.layers._table_ops import CAddTensorTable as CAddTensorTable
+from fnn.layers._table_ops import Index as Index
+from fnn.layers._table_ops import MaskedSelect as MaskedSelect
+from fnn.layers._table_ops import MixtureTable as MixtureTable
+from fnn.layers._table_ops import ZipTable as ZipTable
+from fnn.layers._table_ops import ZipTableOneToMany as ZipTableOneToMany

@@ -33,4 +33,34 @@ CASES = [
     Case("LayerNormalization", lambda: fnn.LayerNormalization(4, 0.5), (2, 4)),
 ]
 
+_R = np.random.default_rng(1)
+
+
+def _index_input():
+    return jnp.asarray(_R.standard_normal((3, 4))), jnp.array([2, 0, 2], jnp.int32)
+
+
+def _masked_input():
+    x = jnp.asarray(_R.standard_normal((2, 3)))
+    return x, jnp.array([[True, False, True], [False, True, True]])
+
+
+CASES += [
+    # _table_ops
+    Case("MixtureTable", fnn.MixtureTable, ((2, 3), ((2, 4), (2, 4), (2, 4)))),
+    Case("MixtureTable", fnn.MixtureTable, ((2, 3), (2, 3, 4)), id="tensor-experts"),
+    Case("MixtureTable", lambda: fnn.MixtureTable(2), ((2, 3), (2, 4, 3)), batched=False, id="dim"),
+    Case("ZipTable", fnn.ZipTable, (((2, 3), (2, 2)), ((2, 1), (2, 4)))),
+    Case("ZipTableOneToMany", fnn.ZipTableOneToMany, ((2, 3), ((2, 2), (2, 1)))),
+    Case("CAddTensorTable", fnn.CAddTensorTable, ((2, 3), ((2, 3), (2, 3)))),
+    Case("Index", lambda: fnn.Index(1), ((3, 4), (3,)), dtype=(jnp.float64, jnp.int32), batched=False,
+         x=_index_input),
+    Case("MaskedSelect", lambda: fnn.MaskedSelect(5), ((2, 3), (2, 3)), dtype=(jnp.float64, jnp.bool_),
+         batched=False, x=_masked_input),
+    Case("MM", fnn.MM, ((2, 3, 4), (2, 4, 2))),
+    Case("MM", lambda: fnn.MM(True, True), ((2, 4, 3), (2, 2, 4)), id="trans"),
+    Case("MV", fnn.MV, ((2, 3, 4), (2, 4))),
+    Case("MV", lambda: fnn.MV(True), ((2, 4, 3), (2, 4)), id="trans"),
+]
+
 _ = jax  # the cases build arrays lazily
