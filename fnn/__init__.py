@@ -134,6 +134,7 @@ from fnn.layers import Conv3d as Conv3d
 from fnn.layers import ConvTranspose1d as ConvTranspose1d
 from fnn.layers import ConvTranspose2d as ConvTranspose2d
 from fnn.layers import ConvTranspose3d as ConvTranspose3d
+from fnn.layers import Cosine as Cosine
 from fnn.layers import CosineDistance as CosineDistance
 from fnn.layers import CReLU as CReLU
 from fnn.layers import CSubTable as CSubTable
@@ -142,6 +143,7 @@ from fnn.layers import Dropout as Dropout
 from fnn.layers import Dropout2d as Dropout2d
 from fnn.layers import Dropout3d as Dropout3d
 from fnn.layers import Embedding as Embedding
+from fnn.layers import Euclidean as Euclidean
 from fnn.layers import Exp as Exp
 from fnn.layers import Flatten as Flatten
 from fnn.layers import FlattenTable as FlattenTable
@@ -158,6 +160,7 @@ from fnn.layers import InstanceNorm1d as InstanceNorm1d
 from fnn.layers import InstanceNorm2d as InstanceNorm2d
 from fnn.layers import InstanceNorm3d as InstanceNorm3d
 from fnn.layers import JoinTable as JoinTable
+from fnn.layers import Kmeans as Kmeans
 from fnn.layers import L1Penalty as L1Penalty
 from fnn.layers import LayerNorm as LayerNorm
 from fnn.layers import LayerNormalization as LayerNormalization
@@ -252,6 +255,7 @@ from fnn.layers import VolumetricBatchNormalization as VolumetricBatchNormalizat
 from fnn.layers import VolumetricConvolution as VolumetricConvolution
 from fnn.layers import VolumetricDropout as VolumetricDropout
 from fnn.layers import VolumetricMaxPooling as VolumetricMaxPooling
+from fnn.layers import WeightedEuclidean as WeightedEuclidean
 from fnn.layers import WhiteNoise as WhiteNoise
 from fnn.layers import ZeroPad2d as ZeroPad2d
 from fnn.layers import ZipTable as ZipTable

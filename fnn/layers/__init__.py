@@ -82,6 +82,10 @@ from fnn.layers._conv import SpatialDilatedConvolution as SpatialDilatedConvolut
 from fnn.layers._conv import SpatialFullConvolution as SpatialFullConvolution
 from fnn.layers._conv import TemporalConvolution as TemporalConvolution
 from fnn.layers._conv import VolumetricConvolution as VolumetricConvolution
+from fnn.layers._distance import Cosine as Cosine
+from fnn.layers._distance import Euclidean as Euclidean
+from fnn.layers._distance import Kmeans as Kmeans
+from fnn.layers._distance import WeightedEuclidean as WeightedEuclidean
 from fnn.layers._dropout import AlphaDropout as AlphaDropout
 from fnn.layers._dropout import Dropout as Dropout
 from fnn.layers._dropout import Dropout2d as Dropout2d

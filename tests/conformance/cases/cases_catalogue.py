@@ -63,4 +63,12 @@ CASES += [
     Case("MV", lambda: fnn.MV(True), ((2, 4, 3), (2, 4)), id="trans"),
 ]
 
+CASES += [
+    # _distance
+    Case("Euclidean", lambda: fnn.Euclidean(3, 4), (2, 3)),
+    Case("WeightedEuclidean", lambda: fnn.WeightedEuclidean(3, 4), (2, 3)),
+    Case("Cosine", lambda: fnn.Cosine(3, 4), (2, 3)),
+    Case("Kmeans", lambda: fnn.Kmeans(3, 2), (4, 2), batched=False, grads=False),
+]
+
 _ = jax  # the cases build arrays lazily
