@@ -156,6 +156,7 @@ from fnn.layers import HardTanh as HardTanh
 from fnn.layers import Hardtanh as Hardtanh
 from fnn.layers import Identity as Identity
 from fnn.layers import Index as Index
+from fnn.layers import IndexLinear as IndexLinear
 from fnn.layers import InstanceNorm1d as InstanceNorm1d
 from fnn.layers import InstanceNorm2d as InstanceNorm2d
 from fnn.layers import InstanceNorm3d as InstanceNorm3d
@@ -166,6 +167,7 @@ from fnn.layers import LayerNorm as LayerNorm
 from fnn.layers import LayerNormalization as LayerNormalization
 from fnn.layers import LeakyReLU as LeakyReLU
 from fnn.layers import Linear as Linear
+from fnn.layers import LinearWeightNorm as LinearWeightNorm
 from fnn.layers import Log as Log
 from fnn.layers import LogSigmoid as LogSigmoid
 from fnn.layers import LogSoftMax as LogSoftMax
@@ -191,6 +193,7 @@ from fnn.layers import Padding as Padding
 from fnn.layers import PairwiseDistance as PairwiseDistance
 from fnn.layers import Parallel as Parallel
 from fnn.layers import ParallelTable as ParallelTable
+from fnn.layers import PartialLinear as PartialLinear
 from fnn.layers import Power as Power
 from fnn.layers import PReLU as PReLU
 from fnn.layers import ReflectionPad2d as ReflectionPad2d
@@ -215,6 +218,7 @@ from fnn.layers import SoftShrink as SoftShrink
 from fnn.layers import Softshrink as Softshrink
 from fnn.layers import SoftSign as SoftSign
 from fnn.layers import Softsign as Softsign
+from fnn.layers import SparseLinear as SparseLinear
 from fnn.layers import SpatialAdaptiveAveragePooling as SpatialAdaptiveAveragePooling
 from fnn.layers import SpatialAdaptiveMaxPooling as SpatialAdaptiveMaxPooling
 from fnn.layers import SpatialAveragePooling as SpatialAveragePooling
@@ -256,11 +260,14 @@ from fnn.layers import VolumetricConvolution as VolumetricConvolution
 from fnn.layers import VolumetricDropout as VolumetricDropout
 from fnn.layers import VolumetricMaxPooling as VolumetricMaxPooling
 from fnn.layers import WeightedEuclidean as WeightedEuclidean
+from fnn.layers import WeightNorm as WeightNorm
 from fnn.layers import WhiteNoise as WhiteNoise
 from fnn.layers import ZeroPad2d as ZeroPad2d
 from fnn.layers import ZipTable as ZipTable
 from fnn.layers import ZipTableOneToMany as ZipTableOneToMany
 from fnn.layers import l1_penalty as l1_penalty
+from fnn.layers import linear_weight_norm_params as linear_weight_norm_params
+from fnn.layers import linear_weight_norm_weight as linear_weight_norm_weight
 from fnn.layers import lookup_weight as lookup_weight
 from fnn.protocol import backward as backward
 from fnn.protocol import count_parameters as count_parameters

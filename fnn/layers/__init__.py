@@ -163,6 +163,9 @@ from fnn.layers._simple import Mul as Mul
 from fnn.layers._simple import MulConstant as MulConstant
 from fnn.layers._simple import Padding as Padding
 from fnn.layers._simple import Replicate as Replicate
+from fnn.layers._sparse import IndexLinear as IndexLinear
+from fnn.layers._sparse import PartialLinear as PartialLinear
+from fnn.layers._sparse import SparseLinear as SparseLinear
 from fnn.layers._spatial import ReflectionPad2d as ReflectionPad2d
 from fnn.layers._spatial import ReplicationPad2d as ReplicationPad2d
 from fnn.layers._spatial import SpatialReflectionPadding as SpatialReflectionPadding
@@ -196,3 +199,7 @@ from fnn.layers._table_ops import MaskedSelect as MaskedSelect
 from fnn.layers._table_ops import MixtureTable as MixtureTable
 from fnn.layers._table_ops import ZipTable as ZipTable
 from fnn.layers._table_ops import ZipTableOneToMany as ZipTableOneToMany
+from fnn.layers._weight_norm import LinearWeightNorm as LinearWeightNorm
+from fnn.layers._weight_norm import WeightNorm as WeightNorm
+from fnn.layers._weight_norm import linear_weight_norm_params as linear_weight_norm_params
+from fnn.layers._weight_norm import linear_weight_norm_weight as linear_weight_norm_weight

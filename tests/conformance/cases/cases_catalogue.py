@@ -71,4 +71,25 @@ CASES += [
     Case("Kmeans", lambda: fnn.Kmeans(3, 2), (4, 2), batched=False, grads=False),
 ]
 
+
+def _sparse_pairs():
+    idx = _R.integers(0, 5, (2, 4)).astype(np.float64)
+    return jnp.asarray(np.stack([idx, _R.standard_normal((2, 4))], axis=-1))
+
+
+def _keys_values():
+    return jnp.asarray(_R.integers(0, 5, (2, 4)), jnp.int32), jnp.asarray(_R.standard_normal((2, 4)))
+
+
+CASES += [
+    # _weight_norm, _sparse
+    Case("LinearWeightNorm", lambda: fnn.LinearWeightNorm(3, 4), (2, 3)),
+    Case("WeightNorm", lambda: fnn.WeightNorm(fnn.Linear(3, 4)), (2, 3)),
+    Case("WeightNorm", lambda: fnn.WeightNorm(fnn.SpatialConvolution(1, 2, 2, 2)), (2, 1, 3, 3), id="conv"),
+    Case("PartialLinear", lambda: fnn.PartialLinear(3, 5, partition=[4, 0, 4]), (2, 3)),
+    Case("SparseLinear", lambda: fnn.SparseLinear(5, 3), (2, 4, 2), x=_sparse_pairs),
+    Case("IndexLinear", lambda: fnn.IndexLinear(5, 3), ((2, 4), (2, 4)), dtype=(jnp.int32, jnp.float64),
+         x=_keys_values),
+]
+
 _ = jax  # the cases build arrays lazily
