@@ -115,6 +115,7 @@ from fnn.layers import BatchNorm2d as BatchNorm2d
 from fnn.layers import BatchNorm3d as BatchNorm3d
 from fnn.layers import BatchNormalization as BatchNormalization
 from fnn.layers import Bilinear as Bilinear
+from fnn.layers import Bottle as Bottle
 from fnn.layers import CAdd as CAdd
 from fnn.layers import CAddTable as CAddTable
 from fnn.layers import CAddTensorTable as CAddTensorTable
@@ -137,6 +138,7 @@ from fnn.layers import ConvTranspose3d as ConvTranspose3d
 from fnn.layers import Cosine as Cosine
 from fnn.layers import CosineDistance as CosineDistance
 from fnn.layers import CReLU as CReLU
+from fnn.layers import CriterionTable as CriterionTable
 from fnn.layers import CSubTable as CSubTable
 from fnn.layers import DotProduct as DotProduct
 from fnn.layers import Dropout as Dropout

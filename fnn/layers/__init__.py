@@ -203,3 +203,5 @@ from fnn.layers._weight_norm import LinearWeightNorm as LinearWeightNorm
 from fnn.layers._weight_norm import WeightNorm as WeightNorm
 from fnn.layers._weight_norm import linear_weight_norm_params as linear_weight_norm_params
 from fnn.layers._weight_norm import linear_weight_norm_weight as linear_weight_norm_weight
+from fnn.layers._wrappers import Bottle as Bottle
+from fnn.layers._wrappers import CriterionTable as CriterionTable

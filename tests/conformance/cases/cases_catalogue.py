@@ -92,4 +92,14 @@ CASES += [
          x=_keys_values),
 ]
 
+CASES += [
+    # _wrappers
+    Case("Bottle", lambda: fnn.Bottle(fnn.Linear(4, 3)), (2, 3, 4)),
+    Case("Bottle", lambda: fnn.Bottle(fnn.Sum(1), 2, 1), (2, 2, 3, 4), id="rank-change"),
+    # an integer target: torch7 gives the target no gradient (fnn holds it constant)
+    Case("CriterionTable", lambda: fnn.CriterionTable(fnn.ClassNLLCriterion()), ((2, 3), (2,)),
+         dtype=(jnp.float64, jnp.int32), batched=False,
+         x=lambda: (jax.nn.log_softmax(jnp.asarray(_R.standard_normal((2, 3)))), jnp.array([2, 0], jnp.int32))),
+]
+
 _ = jax  # the cases build arrays lazily
