@@ -218,7 +218,6 @@ from fnn.layers import Sequential as Sequential
 from fnn.layers import Sigmoid as Sigmoid
 from fnn.layers import SoftMax as SoftMax
 from fnn.layers import Softmax as Softmax
-from fnn.layers import Softmax2d as Softmax2d
 from fnn.layers import SoftMin as SoftMin
 from fnn.layers import Softmin as Softmin
 from fnn.layers import SoftPlus as SoftPlus
@@ -236,12 +235,10 @@ from fnn.layers import SpatialConvolution as SpatialConvolution
 from fnn.layers import SpatialDilatedConvolution as SpatialDilatedConvolution
 from fnn.layers import SpatialDropout as SpatialDropout
 from fnn.layers import SpatialFullConvolution as SpatialFullConvolution
-from fnn.layers import SpatialLogSoftMax as SpatialLogSoftMax
 from fnn.layers import SpatialLPPooling as SpatialLPPooling
 from fnn.layers import SpatialMaxPooling as SpatialMaxPooling
 from fnn.layers import SpatialReflectionPadding as SpatialReflectionPadding
 from fnn.layers import SpatialReplicationPadding as SpatialReplicationPadding
-from fnn.layers import SpatialSoftMax as SpatialSoftMax
 from fnn.layers import SpatialUpSamplingBilinear as SpatialUpSamplingBilinear
 from fnn.layers import SpatialUpSamplingNearest as SpatialUpSamplingNearest
 from fnn.layers import SpatialZeroPadding as SpatialZeroPadding

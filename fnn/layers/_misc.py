@@ -1,4 +1,4 @@
-"""torch7's miscellaneous layers: Constant, OneHot, Collapse, SpatialSoftMax, SpatialLogSoftMax.
+"""torch7's miscellaneous layers: Constant, OneHot and Collapse.
 
 Indices are 0-based (torch7's OneHot took 1-based ones).
 """
@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.core import Module, expect_array, format_shape, leaf
+from fnn.core import Module, expect_array, leaf
 from fnn.core._args import int_arg
-from fnn.errors import ConfigError, DTypeError, IndexRangeError, ShapeError
+from fnn.errors import ConfigError, DTypeError, IndexRangeError
 
 
 def Constant(value: Any, n_input_dim: int | None = None) -> Module:
@@ -116,51 +116,4 @@ def Collapse(n_input_dim: int) -> Module:
                 config={"n_input_dim": nid})
 
 
-def _spatial(kind: str, fn: Any) -> Module:
-    def check(shape, dtype):
-        expect_array(shape)
-        if len(shape) not in (3, 4):
-            raise ShapeError(f"expects (C, H, W) or (B, C, H, W), got {len(shape)}-D {format_shape(shape)}")
-
-    def forward(p, x, *, rng, train):
-        return fn(x, axis=x.ndim - 3)
-
-    return leaf(f"nn.{kind}", forward, kind=kind, check=check)
-
-
-def SpatialSoftMax() -> Module:
-    """Softmax over the channels at every pixel (torch7's SoftMax kernel on images).
-
-    Shape contract: ``(C, H, W)`` or ``(B, C, H, W)``, normalised over ``C``; output as input.
-    PyTorch: ``nn.Softmax2d``.
-
-    >>> import jax.numpy as jnp, fnn
-    >>> fnn.SpatialSoftMax().apply((), jnp.zeros((2, 1, 1)))[:, 0, 0]
-    Array([0.5, 0.5], dtype=float32)
-    """
-    return _spatial("SpatialSoftMax", jax.nn.softmax)
-
-
-def SpatialLogSoftMax() -> Module:
-    """Log-softmax over the channels at every pixel; the log of :func:`SpatialSoftMax`.
-
-    Shape contract: ``(C, H, W)`` or ``(B, C, H, W)``; output as input.
-
-    >>> import jax.numpy as jnp, fnn
-    >>> fnn.SpatialLogSoftMax().apply((), jnp.zeros((2, 1, 1)))[:, 0, 0]
-    Array([-0.6931472, -0.6931472], dtype=float32)
-    """
-    return _spatial("SpatialLogSoftMax", jax.nn.log_softmax)
-
-
-def Softmax2d() -> Module:
-    """PyTorch's ``nn.Softmax2d``: the alias of :func:`SpatialSoftMax`.
-
-    >>> import jax.numpy as jnp, fnn
-    >>> fnn.Softmax2d().apply((), jnp.zeros((1, 2, 1, 1)))[0, :, 0, 0]
-    Array([0.5, 0.5], dtype=float32)
-    """
-    return _spatial("SpatialSoftMax", jax.nn.softmax)
-
-
-__all__ = ["Constant", "OneHot", "Collapse", "SpatialSoftMax", "SpatialLogSoftMax", "Softmax2d"]
+__all__ = ["Constant", "OneHot", "Collapse"]

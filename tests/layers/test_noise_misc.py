@@ -1,5 +1,5 @@
 """Catalogue layers (issue 15): RReLU, WhiteNoise, GradientReversal, L1Penalty, Constant, OneHot,
-Collapse, SpatialSoftMax, CReLU, Maxout, LayerNormalization. PyTorch parity where torch has the
+Collapse, CReLU, Maxout, LayerNormalization. PyTorch parity where torch has the
 layer, else a numpy transcription of the torch7 Lua code."""
 
 import jax
@@ -107,15 +107,6 @@ def test_collapse():
     x = jnp.asarray(_x(2, 3, 4))
     np.testing.assert_array_equal(fnn.Collapse(2).apply((), x), np.reshape(x, (2, 12)))
     np.testing.assert_array_equal(fnn.Collapse(3).apply((), x), np.reshape(x, (24,)))
-
-
-def test_spatial_softmax_matches_torch_softmax2d(torch):
-    x = _x(2, 3, 2, 2)
-    assert_parity(torch, lambda v: fnn.SpatialSoftMax().apply((), v), lambda v: torch.nn.Softmax2d()(v), x)
-    assert_parity(torch, lambda v: fnn.Softmax2d().apply((), v), lambda v: torch.nn.Softmax2d()(v), x[0])
-    assert_parity(torch, lambda v: fnn.SpatialLogSoftMax().apply((), v), lambda v: torch.log_softmax(v, -3), x)
-    with pytest.raises(fnn.ShapeError, match="nn.SpatialSoftMax expects"):
-        fnn.SpatialSoftMax().apply((), jnp.ones((2, 3)))
 
 
 # --------------------------------------------------------------------------- composites

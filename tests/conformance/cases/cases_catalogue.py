@@ -23,9 +23,6 @@ CASES = [
     Case("Constant", lambda: fnn.Constant(1.5), (2, 4), batched=False, id="no-batch"),
     Case("OneHot", lambda: fnn.OneHot(4), (2, 3), dtype=jnp.int32, grads=False, x=_ints(4, 2, 3)),
     Case("Collapse", lambda: fnn.Collapse(2), (2, 3, 2)),
-    Case("SpatialSoftMax", fnn.SpatialSoftMax, (2, 3, 2, 2)),
-    Case("SpatialLogSoftMax", fnn.SpatialLogSoftMax, (2, 3, 2, 2)),
-    Case("Softmax2d", fnn.Softmax2d, (2, 3, 2, 2)),
     # _composite
     Case("CReLU", lambda: fnn.CReLU(3), (2, 2, 2, 3)),
     Case("Maxout", lambda: fnn.Maxout(3, 2, 3), (2, 3)),
