@@ -144,6 +144,7 @@ from fnn.layers import ConvTranspose2d as ConvTranspose2d
 from fnn.layers import ConvTranspose3d as ConvTranspose3d
 from fnn.layers import Cosine as Cosine
 from fnn.layers import CosineDistance as CosineDistance
+from fnn.layers import CosineSimilarity as CosineSimilarity
 from fnn.layers import CReLU as CReLU
 from fnn.layers import CriterionTable as CriterionTable
 from fnn.layers import CSubTable as CSubTable

@@ -191,6 +191,7 @@ from fnn.layers._table import SplitTable as SplitTable
 from fnn.layers._table_ops import MM as MM
 from fnn.layers._table_ops import MV as MV
 from fnn.layers._table_ops import CAddTensorTable as CAddTensorTable
+from fnn.layers._table_ops import CosineSimilarity as CosineSimilarity
 from fnn.layers._table_ops import Index as Index
 from fnn.layers._table_ops import MaskedSelect as MaskedSelect
 from fnn.layers._table_ops import MixtureTable as MixtureTable

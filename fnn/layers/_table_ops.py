@@ -1,5 +1,6 @@
 """More table layers: MixtureTable, ZipTable, ZipTableOneToMany, CAddTensorTable, Index,
-MaskedSelect, MM and MV (torch7's modules that take a table input).
+MaskedSelect, MM and MV (torch7's modules that take a table input), and PyTorch's
+CosineSimilarity.
 
 Indices and dims are 0-based (torch7's were 1-based). A wrong arity, a single array where a
 table is needed, a wrong rank or mismatched sizes raise a :class:`~fnn.errors.ShapeError`
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.core import Module, canonical_dim, expect_array, expect_table, format_shape, is_shape, leaf, same_size
-from fnn.core._args import boolean, int_arg, opt_int_arg
+from fnn.core._args import boolean, check_number, int_arg, opt_int_arg
 from fnn.errors import DTypeError, IndexRangeError, ShapeError
 
 
@@ -323,4 +324,41 @@ def MV(trans: bool = False) -> Module:
     return _table_leaf("nn.MV", "MV", forward, check, {"trans": tr}, float_input=True)
 
 
-__all__ = ["MixtureTable", "ZipTable", "ZipTableOneToMany", "CAddTensorTable", "Index", "MaskedSelect", "MM", "MV"]
+def CosineSimilarity(dim: int = 1, eps: float = 1e-8) -> Module:
+    """PyTorch's ``nn.CosineSimilarity``: ``x1·x2 / (max(‖x1‖, eps) · max(‖x2‖, eps))`` along ``dim``.
+
+    torch7's name for this layer is :func:`CosineDistance` (no dim argument, eps on the
+    squared norms); this alias has PyTorch's arguments.
+
+    Args:
+      dim: the dim to reduce (PyTorch's default 1; negative counts from the end).
+      eps: the smallest norm.
+
+    Shape contract: a table ``(x1, x2)`` of one shape -> that shape without ``dim``.
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.CosineSimilarity(0).apply((), (jnp.array([1.0, 0.0]), jnp.array([1.0, 1.0])))
+    Array(0.70710677, dtype=float32)
+    """
+    int_arg("nn.CosineSimilarity", "dim", dim)
+    e = check_number("nn.CosineSimilarity", "eps", eps, low=0)
+
+    def check(shape, dtype):
+        _pair(shape, "x1,x2")
+        if len(shape[0]) != len(shape[1]) or not all(map(same_size, shape[0], shape[1])):
+            raise ShapeError(f"expects x1 and x2 of one shape, got {format_shape(shape)}")
+        canonical_dim(dim, len(shape[0]))
+
+    def forward(x):
+        a, b = x
+        d = canonical_dim(dim, a.ndim)
+        na = jnp.maximum(jnp.sqrt(jnp.sum(a * a, axis=d)), e)
+        nb = jnp.maximum(jnp.sqrt(jnp.sum(b * b, axis=d)), e)
+        return jnp.sum(a * b, axis=d) / (na * nb)
+
+    return _table_leaf(f"nn.CosineSimilarity(dim={dim})", "CosineSimilarity", forward, check,
+                       {"dim": dim, "eps": e}, float_input=True)
+
+
+__all__ = ["CosineSimilarity", "MixtureTable", "ZipTable", "ZipTableOneToMany", "CAddTensorTable", "Index",
+           "MaskedSelect", "MM", "MV"]

@@ -159,3 +159,13 @@ def test_mm_mv_errors_name_them():
         fnn.MV().apply((), (jnp.ones((2, 3)), jnp.ones(2)))
     with pytest.raises(fnn.ShapeError, match="nn.MV expects batches of one size"):
         fnn.MV().apply((), (jnp.ones((2, 2, 3)), jnp.ones((3, 3))))
+
+
+def test_cosine_similarity_matches_torch(torch):
+    a, b = _x(3, 4), _x(3, 4)
+    assert_parity(torch, lambda v: fnn.CosineSimilarity().apply((), v),
+                  lambda x1, x2: torch.nn.CosineSimilarity()(x1, x2), (a, b))
+    assert_parity(torch, lambda v: fnn.CosineSimilarity(0, 1e-6).apply((), v),
+                  lambda x1, x2: torch.nn.CosineSimilarity(0, 1e-6)(x1, x2), (a, b))
+    with pytest.raises(fnn.ShapeError, match=r"nn.CosineSimilarity\(dim=1\) expects x1 and x2 of one shape"):
+        fnn.CosineSimilarity().apply((), (jnp.ones((2, 3)), jnp.ones((2, 2))))

@@ -54,6 +54,7 @@ CASES += [
          x=_index_input),
     Case("MaskedSelect", lambda: fnn.MaskedSelect(5), ((2, 3), (2, 3)), dtype=(jnp.float64, jnp.bool_),
          batched=False, x=_masked_input),
+    Case("CosineSimilarity", lambda: fnn.CosineSimilarity(-1), ((2, 3), (2, 3))),
     Case("MM", fnn.MM, ((2, 3, 4), (2, 4, 2))),
     Case("MM", lambda: fnn.MM(True, True), ((2, 4, 3), (2, 2, 4)), id="trans"),
     Case("MV", fnn.MV, ((2, 3, 4), (2, 4))),
