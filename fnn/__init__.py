@@ -252,6 +252,7 @@ from fnn.layers import Tanh as Tanh
 from fnn.layers import TanhShrink as TanhShrink
 from fnn.layers import Tanhshrink as Tanhshrink
 from fnn.layers import TemporalConvolution as TemporalConvolution
+from fnn.layers import TemporalDynamicKMaxPooling as TemporalDynamicKMaxPooling
 from fnn.layers import TemporalMaxPooling as TemporalMaxPooling
 from fnn.layers import Threshold as Threshold
 from fnn.layers import Transpose as Transpose

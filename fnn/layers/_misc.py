@@ -1,19 +1,20 @@
-"""torch7's miscellaneous layers: Constant, OneHot and Collapse.
+"""torch7's miscellaneous layers: Constant, OneHot, Collapse and TemporalDynamicKMaxPooling.
 
 Indices are 0-based (torch7's OneHot took 1-based ones).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fnn.core import Module, expect_array, leaf
-from fnn.core._args import int_arg
-from fnn.errors import ConfigError, DTypeError, IndexRangeError
+from fnn.core import Module, expect_array, format_shape, leaf
+from fnn.core._args import check_number, int_arg
+from fnn.errors import ConfigError, DTypeError, IndexRangeError, ShapeError
 
 
 def Constant(value: Any, n_input_dim: int | None = None) -> Module:
@@ -116,4 +117,43 @@ def Collapse(n_input_dim: int) -> Module:
                 config={"n_input_dim": nid})
 
 
-__all__ = ["Constant", "OneHot", "Collapse"]
+def TemporalDynamicKMaxPooling(min_k: int, factor: float = 0.0) -> Module:
+    """Dynamic k-max pooling over time: keeps the ``k`` largest values of each feature along T,
+    **in their original order**, with ``k = max(min_k, ceil(factor · T))``.
+
+    Args:
+      min_k: the smallest ``k`` (the sequence must be at least this long).
+      factor: the fraction of T to keep when larger than ``min_k``, in [0, 1].
+
+    Shape contract: ``(T, F) -> (k, F)`` or ``(B, T, F) -> (B, k, F)`` (torch7's time-major,
+    channels-last temporal layout). The gradient goes back to the kept positions.
+
+    >>> import jax.numpy as jnp, fnn
+    >>> fnn.TemporalDynamicKMaxPooling(2).apply((), jnp.array([[1.0], [5.0], [2.0], [4.0]]))[:, 0]
+    Array([5., 4.], dtype=float32)
+    """
+    mk = int_arg("nn.TemporalDynamicKMaxPooling", "min_k", min_k, minimum=1)
+    f = check_number("nn.TemporalDynamicKMaxPooling", "factor", factor, low=0)
+    if f > 1:
+        raise ConfigError(f"nn.TemporalDynamicKMaxPooling: factor must be in [0, 1], got {factor!r}")
+
+    def k_of(t: int) -> int:
+        return max(mk, math.ceil(f * t))
+
+    def check(shape, dtype):
+        expect_array(shape, (2, 3))
+        t = shape[-2]
+        if t != -1 and t < k_of(t):
+            raise ShapeError(f"needs a sequence of at least {k_of(t)} steps (k = max(min_k, ceil(factor*T))), "
+                             f"got {format_shape(shape)}")
+
+    def forward(p, x, *, rng, train):
+        xt = jnp.swapaxes(x, -1, -2)                        # (..., F, T)
+        _, idx = jax.lax.top_k(xt, k_of(x.shape[-2]))
+        return jnp.swapaxes(jnp.take_along_axis(xt, jnp.sort(idx, axis=-1), axis=-1), -1, -2)
+
+    return leaf(f"nn.TemporalDynamicKMaxPooling({mk}, {f:g})", forward, kind="TemporalDynamicKMaxPooling",
+                check=check, config={"min_k": mk, "factor": f})
+
+
+__all__ = ["Constant", "OneHot", "Collapse", "TemporalDynamicKMaxPooling"]

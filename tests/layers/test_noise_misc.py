@@ -109,6 +109,22 @@ def test_collapse():
     np.testing.assert_array_equal(fnn.Collapse(3).apply((), x), np.reshape(x, (24,)))
 
 
+@pytest.mark.parametrize("min_k, factor, shape", [(2, 0.0, (5, 3)), (2, 0.7, (2, 6, 3))])
+def test_temporal_dynamic_k_max_pooling_matches_torch_topk(torch, min_k, factor, shape):
+    x = _x(*shape)
+    k = max(min_k, int(np.ceil(factor * shape[-2])))
+
+    def ref(v):  # the Lua code: sort descending, keep k indices, sort them, gather
+        idx = torch.topk(v, k, dim=-2).indices.sort(dim=-2).values
+        return torch.gather(v, -2, idx)
+
+    assert_parity(torch, lambda v: fnn.TemporalDynamicKMaxPooling(min_k, factor).apply((), v), ref, x)
+    with pytest.raises(fnn.ShapeError, match=r"nn.TemporalDynamicKMaxPooling\(6, 0\) needs a sequence of at least 6"):
+        fnn.TemporalDynamicKMaxPooling(6).apply((), jnp.ones((5, 3)))
+    with pytest.raises(fnn.ShapeError, match="nn.TemporalDynamicKMaxPooling.*2-D or 3-D"):
+        fnn.TemporalDynamicKMaxPooling(1).apply((), jnp.ones(5))
+
+
 # --------------------------------------------------------------------------- composites
 
 

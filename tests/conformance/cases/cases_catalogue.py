@@ -23,6 +23,7 @@ CASES = [
     Case("Constant", lambda: fnn.Constant(1.5), (2, 4), batched=False, id="no-batch"),
     Case("OneHot", lambda: fnn.OneHot(4), (2, 3), dtype=jnp.int32, grads=False, x=_ints(4, 2, 3)),
     Case("Collapse", lambda: fnn.Collapse(2), (2, 3, 2)),
+    Case("TemporalDynamicKMaxPooling", lambda: fnn.TemporalDynamicKMaxPooling(2, 0.5), (2, 5, 3)),
     # _composite
     Case("CReLU", lambda: fnn.CReLU(3), (2, 2, 2, 3)),
     Case("Maxout", lambda: fnn.Maxout(3, 2, 3), (2, 3)),
