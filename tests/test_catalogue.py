@@ -40,3 +40,18 @@ def test_implemented_names_exist_and_not_pure_names_do_not():
             assert hasattr(fnn, cells[0].strip("`")), cells[0]
     for n in gen.NOT_PURE:
         assert n in ("Module", "Criterion") or not hasattr(fnn, n), f"{n} is in fnn now: drop it from NOT_PURE"
+
+
+def test_the_fnn_ways_named_in_the_tables_exist():
+    import re
+
+    import fnn
+
+    gen = _generator()
+    texts = [way for _, way, _ in gen.NOT_PURE.values()] + [f"fnn.{f}" for f, _ in gen.ALIASES.values()]
+    for text in texts:
+        for path in re.findall(r"\bfnn((?:\.\w+)+)", text):
+            obj = fnn
+            for part in path.strip(".").split("."):
+                assert hasattr(obj, part), f"{text}: fnn{path} does not exist"
+                obj = getattr(obj, part)
