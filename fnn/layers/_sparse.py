@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,16 @@ def _scaled(init: Initializer, scale: float) -> Initializer:
     return lambda key, shape, dtype: init(key, shape, dtype) * scale
 
 
+def _given(what: str, value: Any, shape: tuple[int, ...]) -> Initializer | None:
+    """An initialiser that returns a given array (torch7's ``weight``/``bias`` arguments)."""
+    if value is None:
+        return None
+    a = np.asarray(value)
+    if a.shape != shape:
+        raise ConfigError(f"nn.IndexLinear: {what} must have shape {shape}, got {a.shape}")
+    return lambda key, s, dtype: jnp.asarray(a, dtype)
+
+
 def _sparse_rows(w: jax.Array, idx: jax.Array, vals: jax.Array) -> jax.Array:
     """``Σ_k w[:, idx_k] · vals_k`` for one example: ``idx``, ``vals`` of shape ``(nnz,)``."""
     n = w.shape[1]
@@ -45,6 +56,7 @@ def _sparse_rows(w: jax.Array, idx: jax.Array, vals: jax.Array) -> jax.Array:
 def SparseLinear(
     input_size: int,
     output_size: int,
+    do_grad_input: bool = False,
     *,
     weight_init: Initializer | None = None,
     bias_init: Initializer | None = None,
@@ -60,6 +72,8 @@ def SparseLinear(
     Args:
       input_size: the dense input size (indices are in ``[0, input_size)``).
       output_size: size of the output.
+      do_grad_input: torch7's switch for computing the input's gradient; accepted for the
+        signature, no effect (``jax.grad`` computes what is asked for).
       weight_init: ``(key, shape, dtype) -> array``; default ``U(±1/√in)``.
       bias_init: default ``U(±1/√in) · 1e-6`` (torch7's tiny bias).
 
@@ -72,6 +86,7 @@ def SparseLinear(
     Array([ 2., 35.], dtype=float32)
     """
     ints("nn.SparseLinear", 1, input_size=input_size, output_size=output_size)
+    boolean("nn.SparseLinear", "do_grad_input", do_grad_input)
     bound = 1.0 / math.sqrt(input_size)
     w_init = weight_init or uniform(bound)
     b_init = bias_init or _scaled(uniform(bound), SPARSE_BIAS_SCALE)
@@ -178,7 +193,11 @@ def PartialLinear(
 def IndexLinear(
     input_size: int,
     output_size: int,
+    do_grad_input: bool = False,
     keys_offset: int = 0,
+    weight: Any = None,
+    bias: Any = None,
+    normalize: bool = False,
     *,
     weight_init: Initializer | None = None,
     bias_init: Initializer | None = None,
@@ -191,10 +210,14 @@ def IndexLinear(
     ``normalize`` option (running max-abs normalisation kept in extra weight columns) is not
     provided; torch7's flat ``{keys, values, sizes}`` batch is the padded ``(B, K)`` form here.
 
-    Args:
+    Args (torch7's order):
       input_size: the number of keys (0-based keys in ``[0, input_size)`` after the offset).
       output_size: size of the output.
+      do_grad_input: accepted for torch7's signature; no effect.
       keys_offset: added to every key (torch7's ``keysOffset``, e.g. -1 for 1-based keys).
+      weight: an initial ``(in, out)`` weight (torch7's ``weight`` argument), or None.
+      bias: an initial ``(out,)`` bias, or None.
+      normalize: torch7's max-abs normalisation; not provided (True is a ConfigError).
       weight_init: ``(key, shape, dtype) -> array``; default ``U(±1/√in)``.
       bias_init: default ``U(±1/√in) · 1e-6``.
 
@@ -208,10 +231,14 @@ def IndexLinear(
     Array([ 4., 15.], dtype=float32)
     """
     ints("nn.IndexLinear", 1, input_size=input_size, output_size=output_size)
+    boolean("nn.IndexLinear", "do_grad_input", do_grad_input)
     off = int_arg("nn.IndexLinear", "keys_offset", keys_offset)
+    if boolean("nn.IndexLinear", "normalize", normalize):
+        raise ConfigError("nn.IndexLinear: normalize=True (torch7's running max-abs normalisation) is not provided; "
+                          "normalise the values before the layer")
     bound = 1.0 / math.sqrt(input_size)
-    w_init = weight_init or uniform(bound)
-    b_init = bias_init or _scaled(uniform(bound), SPARSE_BIAS_SCALE)
+    w_init = _given("weight", weight, (input_size, output_size)) or weight_init or uniform(bound)
+    b_init = _given("bias", bias, (output_size,)) or bias_init or _scaled(uniform(bound), SPARSE_BIAS_SCALE)
 
     def check(shape, dtype):
         if is_shape(shape) or len(shape) != 2:

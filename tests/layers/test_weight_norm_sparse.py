@@ -120,7 +120,7 @@ def test_sparse_linear_equals_the_dense_product():
 
 
 def test_index_linear_matches_torch_embedding_bag(torch):
-    layer = fnn.IndexLinear(6, 3, keys_offset=-1)       # 1-based keys, as torch7 users had them
+    layer = fnn.IndexLinear(6, 3, False, -1)       # torch7's argument order; 1-based keys
     _, params = layer.init(jax.random.key(0), ((-1, 4), (-1, 4)), (jnp.int32, jnp.float64))
     params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
     keys = R.integers(1, 7, (2, 4))
@@ -140,3 +140,8 @@ def test_index_linear_matches_torch_embedding_bag(torch):
         layer.apply(params, (jnp.array([0]), jnp.array([1.0])))
     with pytest.raises(fnn.DTypeError, match="nn.IndexLinear.*integer keys"):
         layer.apply(params, (jnp.array([1.0]), jnp.array([1.0])))
+    given = fnn.IndexLinear(6, 3, weight=w, bias=b)
+    _, p2 = given.init(jax.random.key(1), ((4,), (4,)), (jnp.int32, jnp.float64))
+    np.testing.assert_allclose(p2["weight"], w)
+    with pytest.raises(fnn.ConfigError, match="nn.IndexLinear: normalize"):
+        fnn.IndexLinear(6, 3, normalize=True)
