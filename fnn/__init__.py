@@ -273,6 +273,8 @@ from fnn.layers import WhiteNoise as WhiteNoise
 from fnn.layers import ZeroPad2d as ZeroPad2d
 from fnn.layers import ZipTable as ZipTable
 from fnn.layers import ZipTableOneToMany as ZipTableOneToMany
+from fnn.layers import kmeans_init_plus as kmeans_init_plus
+from fnn.layers import kmeans_init_random as kmeans_init_random
 from fnn.layers import l1_penalty as l1_penalty
 from fnn.layers import linear_weight_norm_params as linear_weight_norm_params
 from fnn.layers import linear_weight_norm_weight as linear_weight_norm_weight

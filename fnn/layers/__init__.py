@@ -86,6 +86,8 @@ from fnn.layers._distance import Cosine as Cosine
 from fnn.layers._distance import Euclidean as Euclidean
 from fnn.layers._distance import Kmeans as Kmeans
 from fnn.layers._distance import WeightedEuclidean as WeightedEuclidean
+from fnn.layers._distance import kmeans_init_plus as kmeans_init_plus
+from fnn.layers._distance import kmeans_init_random as kmeans_init_random
 from fnn.layers._dropout import AlphaDropout as AlphaDropout
 from fnn.layers._dropout import Dropout as Dropout
 from fnn.layers._dropout import Dropout2d as Dropout2d

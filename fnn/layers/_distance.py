@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from fnn.core import Initializer, Module, expect_array, format_shape, leaf, lift, same_size, uniform
 from fnn.core._args import check_number, ints
-from fnn.errors import ShapeError
+from fnn.errors import ConfigError, ShapeError
 
 EUCLID_EPS = 1e-7  # torch7 adds it to the distance before dividing in the backward pass
 COSINE_EPS = 1e-12  # torch7 adds it to both norms
@@ -155,7 +155,8 @@ def Kmeans(k: int, dim: int, scale: float = 1.0, *, weight_init: Initializer | N
       dim: the size of the samples.
       scale: the step size of the centroid update, > 0.
       weight_init: ``(key, shape, dtype) -> array`` for the centroids; default torch7's ``U(±1)``.
-        (torch7's ``initRandom`` / ``initKmeansPlus``: set ``state['weight']`` to chosen samples.)
+        (torch7's ``initRandom`` / ``initKmeansPlus`` are :func:`fnn.layers.kmeans_init_random` /
+        :func:`fnn.layers.kmeans_init_plus`: put their result in ``state['weight']``.)
 
     Shape contract: ``(B, dim)`` float -> ``(B,)`` int32, 0-based cluster indices.
     State: ``weight (k, dim)`` (the centroids), ``cluster_sample_count (k,)`` and ``loss ()``
@@ -207,4 +208,49 @@ def Kmeans(k: int, dim: int, scale: float = 1.0, *, weight_init: Initializer | N
     return dataclasses.replace(module, init_fn=init_fn)
 
 
-__all__ = ["Euclidean", "WeightedEuclidean", "Cosine", "Kmeans"]
+def kmeans_init_random(x: jax.Array, k: int, key: jax.Array) -> jax.Array:
+    """torch7's ``Kmeans:initRandom``: ``k`` centroids drawn from the samples (with replacement).
+
+    Put them in the state: ``state = {**state, "weight": kmeans_init_random(x, k, key)}``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> c = kmeans_init_random(jnp.arange(8.0).reshape(4, 2), 3, jax.random.key(0))
+    >>> c.shape, bool(jnp.all(c[:, 1] == c[:, 0] + 1))
+    ((3, 2), True)
+    """
+    ints("kmeans_init_random", 1, k=k)
+    if x.ndim != 2 or x.shape[0] < k:
+        raise ShapeError(f"kmeans_init_random expects (n, dim) samples with n >= k = {k}, got {format_shape(x.shape)}")
+    return x[jax.random.randint(key, (k,), 0, x.shape[0])]
+
+
+def kmeans_init_plus(x: jax.Array, k: int, key: jax.Array, p: float = 0.95) -> jax.Array:
+    """torch7's ``Kmeans:initKmeansPlus``: the first centroid is a random sample; each next one
+    is drawn uniformly from the ``ceil((1 − p)·n)`` samples (at least 1) farthest from the
+    centroids chosen so far (squared Euclidean distance to the nearest one).
+
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.array([[0.0], [0.1], [10.0]])
+    >>> c = kmeans_init_plus(x, 2, jax.random.key(0), p=1.0)
+    >>> bool(jnp.any(c[:, 0] == 10.0))   # the far sample is always one of the two
+    True
+    """
+    ints("kmeans_init_plus", 1, k=k)
+    check_number("kmeans_init_plus", "p", p, low=0)
+    if p > 1:
+        raise ConfigError(f"kmeans_init_plus: p must be in [0, 1], got {p!r}")
+    if x.ndim != 2 or x.shape[0] < k:
+        raise ShapeError(f"kmeans_init_plus expects (n, dim) samples with n >= k = {k}, got {format_shape(x.shape)}")
+    n = x.shape[0]
+    top = max(1, math.ceil((1 - p) * n))
+    keys = jax.random.split(key, k)
+    chosen = [x[jax.random.randint(keys[0], (), 0, n)]]
+    dist = jnp.full((n,), jnp.inf, x.dtype)
+    for i in range(1, k):
+        dist = jnp.minimum(dist, jnp.sum((x - chosen[-1][None, :]) ** 2, axis=1))
+        order = jnp.argsort(-dist, stable=True)
+        chosen.append(x[order[jax.random.randint(keys[i], (), 0, top)]])
+    return jnp.stack(chosen)
+
+
+__all__ = ["Euclidean", "WeightedEuclidean", "Cosine", "Kmeans", "kmeans_init_random", "kmeans_init_plus"]

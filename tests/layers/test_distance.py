@@ -96,3 +96,14 @@ def test_kmeans_matches_the_lua_update():
         apply(params, state, jnp.ones(2))
     with pytest.raises(fnn.ConfigError, match="nn.Kmeans"):
         fnn.Kmeans(0, 2)
+
+
+def test_kmeans_initialisers_pick_samples():
+    x = jnp.asarray(_x(10, 2))
+    c = fnn.kmeans_init_random(x, 4, jax.random.key(0))
+    assert all(any(np.array_equal(r, s) for s in np.asarray(x)) for r in np.asarray(c))
+    far = fnn.kmeans_init_plus(x, 3, jax.random.key(1), p=1.0)   # p = 1: always the farthest sample
+    d = ((np.asarray(x) - np.asarray(far[0])) ** 2).sum(1)
+    np.testing.assert_array_equal(far[1], np.asarray(x)[d.argmax()])
+    with pytest.raises(fnn.ShapeError, match="kmeans_init_plus expects"):
+        fnn.kmeans_init_plus(x, 11, jax.random.key(0))
