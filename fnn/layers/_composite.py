@@ -13,7 +13,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from fnn.core import Module, expect_array, format_shape, leaf, lift, same_size
+from fnn.core import Module, expect_array, format_shape, is_shape, leaf, lift, same_size, shape_of
 from fnn.core._args import boolean, check_number, int_arg
 from fnn.errors import ConfigError, ShapeError
 from fnn.layers._containers import Sequential
@@ -39,7 +39,7 @@ def Maxout(input_size: int, output_size: int, maxout_number: int, preprocess: Mo
       maxout_number: pieces per unit.
       preprocess: an optional Module applied to the ``(..., pieces, out)`` view before the max.
 
-    Shape contract: ``(in)`` or ``(B, in)`` -> ``(out)`` or ``(B, out)``.
+    Shape contract: ``(in)`` or ``(B, in)`` -> ``(out)`` or ``(B, out)`` (torch7's Linear ranks).
     Params: ``(linear, (), [preprocess,] ())`` with ``linear = {weight (out·pieces, in), bias}``.
 
     >>> import jax, jax.numpy as jnp, fnn
@@ -55,8 +55,23 @@ def Maxout(input_size: int, output_size: int, maxout_number: int, preprocess: Mo
     parts = [Linear(input_size, output_size * maxout_number), View(maxout_number, output_size, num_input_dims=1)]
     parts += [preprocess] if preprocess is not None else []
     parts.append(Max(0, 2))
-    return _renamed(Sequential(*parts), f"nn.Maxout({input_size} -> {output_size}, {maxout_number} pieces)",
-                    "Maxout", {"input_size": input_size, "output_size": output_size, "maxout_number": maxout_number})
+    name = f"nn.Maxout({input_size} -> {output_size}, {maxout_number} pieces)"
+    seq = _renamed(Sequential(*parts), name, "Maxout",
+                   {"input_size": input_size, "output_size": output_size, "maxout_number": maxout_number})
+
+    def check(shape):
+        if not is_shape(shape) or len(shape) not in (1, 2) or not same_size(input_size, shape[-1]):
+            raise ShapeError(f"{name} expects input ({input_size}) or (B, {input_size}), got {format_shape(shape)}")
+
+    def init_fn(rng, shape, dtype):
+        check(shape)
+        return seq.init_fn(rng, shape, dtype)
+
+    def apply_fn(params, state, x, *, rng=None, train=False):
+        check(shape_of(x))
+        return seq.apply_fn(params, state, x, rng=rng, train=train)
+
+    return dataclasses.replace(seq, init_fn=init_fn, apply_fn=apply_fn)
 
 
 def LayerNormalization(n_output: int, bias: float = 0.0, eps: float = 1e-10, affine: bool = True) -> Module:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from fnn.core import Initializer, Module, dtype_of, expect_array, format_shape, leaf, lift, same_size, shape_of, uniform
 from fnn.core._args import boolean, check_number, int_arg, ints
-from fnn.errors import ConfigError, ShapeError
+from fnn.errors import ConfigError, FnnError, ShapeError
 
 WEIGHT_NORM_EPS = 1e-4  # torch7's WeightNorm: ‖v‖ = sqrt(Σ v² + 1e-4)
 
@@ -144,8 +144,16 @@ def WeightNorm(module: Module, output_dim: int = 0) -> Module:
         w = v * (g / jnp.sqrt(jnp.sum(v * v, axis=1) + WEIGHT_NORM_EPS))[:, None]
         return jnp.moveaxis(jnp.reshape(w, _moved(wshape, d)), 0, d)
 
+    def inside(e: FnnError) -> FnnError:
+        e.message = f"{e.message} (inside {name})"
+        e.args = (e.message,)
+        return e
+
     def init_fn(rng, shape, dtype):
-        out_shape, out_dtype, p, s = module.init_fn(rng, shape, dtype)
+        try:
+            out_shape, out_dtype, p, s = module.init_fn(rng, shape, dtype)
+        except FnnError as e:
+            raise inside(e) from None
         if not isinstance(p, dict) or "weight" not in p or jax.tree.leaves(s):
             raise ConfigError(f"{name}: the wrapped layer must have a 'weight' param and no state")
         w = p["weight"]
@@ -160,8 +168,11 @@ def WeightNorm(module: Module, output_dim: int = 0) -> Module:
 
     def apply_fn(p, s, x, *, rng=None, train=False):
         inner = {k: a for k, a in p.items() if k not in ("v", "g")}
-        inner["weight"] = weight_of(p, weight_shape(x))
-        return module.apply_fn(inner, s, x, rng=rng, train=train)
+        try:
+            inner["weight"] = weight_of(p, weight_shape(x))
+            return module.apply_fn(inner, s, x, rng=rng, train=train)
+        except FnnError as e:
+            raise inside(e) from None
 
     return Module(name=name, init_fn=init_fn, apply_fn=apply_fn, kind="WeightNorm",
                   config={"output_dim": d}, children=())

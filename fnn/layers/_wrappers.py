@@ -14,13 +14,20 @@ import jax.numpy as jnp
 
 from fnn.core import Module, apply_child, expect_table, format_shape, init_child, is_shape, leaf
 from fnn.core._args import int_arg, opt_int_arg
-from fnn.errors import ConfigError, ShapeError
+from fnn.errors import ConfigError, FnnError, ShapeError
 
 _TAB = "  "
 
 
 def _render(m: Module) -> str:
     return f"nn.{m.kind} {{\n{_TAB}" + str(m.children[0]).replace("\n", "\n" + _TAB) + "\n}"
+
+
+def _explained(e: FnnError, name: str, shape: Any, inner: Any) -> FnnError:
+    """Says in the message that the child saw the folded shape (the child alone is named otherwise)."""
+    e.message = f"{e.message} (inside {name}, which folds {format_shape(shape)} into {format_shape(inner)})"
+    e.args = (e.message,)
+    return e
 
 
 def _folded(shape: tuple[int, ...], n_in: int) -> tuple[tuple[int, ...], tuple[int, ...], int]:
@@ -75,7 +82,10 @@ def Bottle(module: Module, n_input_dim: int = 2, n_output_dim: int | None = None
             out_rank(out)
             return out, odt, (p,), (s,)
         lead, inner, squeeze = _folded(tuple(shape), n_in)
-        out, odt, p, s = init_child(m, 0, module, rng, inner, dtype)
+        try:
+            out, odt, p, s = init_child(m, 0, module, rng, inner, dtype)
+        except FnnError as e:
+            raise _explained(e, m.name, shape, inner) from None
         out_rank(out)
         return unfold(lead, out, squeeze, shape[len(lead)]), odt, (p,), (s,)
 
@@ -88,7 +98,10 @@ def Bottle(module: Module, n_input_dim: int = 2, n_output_dim: int | None = None
             out_rank(tuple(jnp.shape(y)))
             return y, (s,)
         lead, inner, squeeze = _folded(x.shape, n_in)
-        y, s = apply_child(m, 0, module, p, s, jnp.reshape(x, inner), rng, train)
+        try:
+            y, s = apply_child(m, 0, module, p, s, jnp.reshape(x, inner), rng, train)
+        except FnnError as e:
+            raise _explained(e, m.name, x.shape, inner) from None
         out_rank(tuple(jnp.shape(y)))
         return jnp.reshape(y, unfold(lead, y.shape, squeeze, x.shape[len(lead)])), (s,)
 

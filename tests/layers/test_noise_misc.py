@@ -153,8 +153,10 @@ def test_maxout_matches_linear_view_max():
     lin = x @ np.asarray(params[0]["weight"]).T + np.asarray(params[0]["bias"])
     np.testing.assert_allclose(apply(params, jnp.asarray(x)), lin.reshape(5, 4, 2).max(axis=1), rtol=TOL)
     np.testing.assert_allclose(apply(params, jnp.asarray(x[0])), lin[0].reshape(4, 2).max(axis=0), rtol=TOL)
-    with pytest.raises(fnn.ShapeError, match="nn.Linear"):
+    with pytest.raises(fnn.ShapeError, match=r"nn.Maxout\(3 -> 2, 4 pieces\) expects input \(3\) or \(B, 3\)"):
         init(jax.random.key(0), (-1, 4))
+    with pytest.raises(fnn.ShapeError, match=r"nn.Maxout.*got \(2, 2, 3\)"):
+        apply(params, jnp.ones((2, 2, 3)))
 
 
 def _layer_norm_lua(x, eps, gain, bias):

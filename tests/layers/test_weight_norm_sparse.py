@@ -71,6 +71,8 @@ def test_weight_norm_matches_the_lua_code(make, shape, out_dim, wshape):
     w = _weight_norm_lua(np.asarray(params["v"]), np.asarray(params["g"]), wshape, out_dim)
     want = inner.apply({"weight": jnp.asarray(w), "bias": params["bias"]}, x)
     np.testing.assert_allclose(layer.apply(params, x), want, rtol=TOL, atol=TOL)
+    with pytest.raises(fnn.ShapeError, match=r"expects input.*inside nn.WeightNorm\(nn.Linear\(3 -> 4\)\)"):
+        fnn.WeightNorm(fnn.Linear(3, 4)).init(jax.random.key(0), (2, 5))
     with pytest.raises(fnn.ConfigError, match="nn.WeightNorm.*'weight' param"):
         fnn.WeightNorm(fnn.ReLU()).init(jax.random.key(0), (2, 3))
 

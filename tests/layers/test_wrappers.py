@@ -25,7 +25,7 @@ def test_bottle_folds_and_unfolds_the_leading_dims():
     np.testing.assert_allclose(y, np.asarray(x).sum(-1), rtol=1e-12)
     with pytest.raises(fnn.ShapeError, match="nn.Bottle expects the module to return 2 dims"):
         fnn.Bottle(fnn.Sum(1)).apply(((),), x)
-    with pytest.raises(fnn.ShapeError, match="nn.Linear"):
+    with pytest.raises(fnn.ShapeError, match=r"nn.Linear\(4 -> 3\).*inside nn.Bottle, which folds \(2, 5, 6\) into"):
         init(jax.random.key(0), (2, 5, 6))
     assert str(fnn.Bottle(lin)).startswith("nn.Bottle {")
 
