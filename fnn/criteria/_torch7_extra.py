@@ -2,8 +2,7 @@
 L1Cost and ModuleCriterion.
 
 Class indices are 0-based (torch7's were 1-based). Criteria without a target (DistanceRatio,
-L1Cost) take the ``target`` argument for the common call convention and ignore it (pass
-``None``).
+L1Cost) are called as torch7 called them, ``criterion(input)`` (a ``target`` given is ignored).
 """
 
 from __future__ import annotations
@@ -165,7 +164,7 @@ def ClassSimplexCriterion(n_classes: int, size_average: bool | None = None, *,
 
 def DistanceRatioCriterion(size_average: bool | None = None, *, reduction: str | None = None) -> Criterion:
     """Triplet loss on distances: input ``(Ds, Dd)``, loss ``Ds + log(e^{−Ds} + e^{−Dd})`` summed,
-    ÷ B (the first dim of ``Ds``) when averaging. No target (pass ``None``).
+    ÷ B (the first dim of ``Ds``) when averaging. No target: ``criterion((Ds, Dd))``.
 
     ``Ds`` holds the distances of similar pairs, ``Dd`` of dissimilar ones: the loss is
     ``−log softmax(−D)`` of the similar entry.
@@ -175,7 +174,7 @@ def DistanceRatioCriterion(size_average: bool | None = None, *, reduction: str |
       reduction: ``'mean' | 'sum' | 'none'`` (per element).
 
     >>> import jax.numpy as jnp, fnn
-    >>> round(float(fnn.DistanceRatioCriterion()((jnp.array([0.0]), jnp.array([0.0])), None)), 4)
+    >>> round(float(fnn.DistanceRatioCriterion()((jnp.array([0.0]), jnp.array([0.0])))), 4)
     0.6931
     """
     r = resolve_reduction("nn.DistanceRatioCriterion", size_average, reduction)
@@ -198,14 +197,14 @@ def DistanceRatioCriterion(size_average: bool | None = None, *, reduction: str |
 
 
 def L1Cost(*, reduction: str = "sum") -> Criterion:
-    """``Σ |x|`` over every element; no target (pass ``None``). Gradient ``sign(x)`` (0 at 0,
+    """``Σ |x|`` over every element; no target: ``criterion(x)``. Gradient ``sign(x)`` (0 at 0,
     torch7's THNN). torch7 never averaged: the default reduction is ``'sum'``.
 
     Args:
       reduction: ``'sum'`` (torch7), ``'mean'`` (÷ numel) or ``'none'`` (per element ``|x|``).
 
     >>> import jax.numpy as jnp, fnn
-    >>> fnn.L1Cost()(jnp.array([1.0, -2.0]), None)
+    >>> fnn.L1Cost()(jnp.array([1.0, -2.0]))
     Array(3., dtype=float32)
     """
 

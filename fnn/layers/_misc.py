@@ -46,8 +46,7 @@ def Constant(value: Any, n_input_dim: int | None = None) -> Module:
         expect_array(shape)
 
     def forward(p, x, *, rng, train):
-        dt = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else v.dtype
-        out = jnp.asarray(v, dt)
+        out = jnp.asarray(v, x.dtype) if jnp.issubdtype(x.dtype, jnp.floating) else jnp.asarray(v)
         if nid is not None and x.ndim > nid:
             out = jnp.broadcast_to(out, (x.shape[0],) + v.shape)
         return out

@@ -12,6 +12,10 @@ from fnn.criteria import class_simplex
 R = np.random.default_rng(0)
 TOL = 1e-10
 
+# The criteria this file tests (tests/criteria/test_parity.py counts them as covered).
+TORCH7_EXTRA = {"WeightedMSECriterion", "SpatialAutoCropMSECriterion", "ClassSimplexCriterion",
+                "DistanceRatioCriterion", "L1Cost", "ModuleCriterion"}
+
 
 def _x(*s):
     return R.standard_normal(s)
@@ -85,7 +89,7 @@ def test_distance_ratio_matches_the_lua_formulas():
     # Lua: dX = 1 - e^-X / (e^-X + e^-Y), dY = -e^-Y / (e^-X + e^-Y), divided by B
     np.testing.assert_allclose(gs, (1 - ex / (ex + ey)) / 4, rtol=TOL)
     np.testing.assert_allclose(gd, -ey / (ex + ey) / 4, rtol=TOL)
-    total = fnn.DistanceRatioCriterion(size_average=False)((jnp.asarray(ds), jnp.asarray(dd)), None)
+    total = fnn.DistanceRatioCriterion(size_average=False)((jnp.asarray(ds), jnp.asarray(dd)))
     assert float(total) == pytest.approx(4 * float(v), rel=TOL)
     with pytest.raises(fnn.ShapeError, match="nn.DistanceRatioCriterion expects a table"):
         crit(jnp.asarray(ds), None)
@@ -98,7 +102,10 @@ def test_l1_cost():
     v, g = _value_and_grad(fnn.L1Cost(), x, None)
     assert float(v) == 6.5
     np.testing.assert_array_equal(g, np.sign(x))
-    assert float(fnn.L1Cost(reduction="mean")(jnp.asarray(x), None)) == 6.5 / 4
+    assert float(fnn.L1Cost(reduction="mean")(jnp.asarray(x))) == 6.5 / 4
+    np.testing.assert_array_equal(fnn.L1Cost().backward(jnp.asarray(x)), np.sign(x))
+    with pytest.raises(fnn.ShapeError, match="nn.MSECriterion expects a target, got None"):
+        fnn.MSECriterion()(jnp.asarray(x))
 
 
 def test_module_criterion_runs_the_modules_first(torch):
@@ -119,3 +126,7 @@ def test_module_criterion_runs_the_modules_first(torch):
         fnn.ModuleCriterion(fnn.MSECriterion(), fnn.Linear(4, 4))(jnp.asarray(x), jnp.asarray(y))
     with pytest.raises(fnn.ConfigError, match="nn.ModuleCriterion: criterion"):
         fnn.ModuleCriterion(fnn.Tanh())
+
+
+def test_every_name_of_this_file_is_a_criterion():
+    assert set(fnn.CRITERION_NAMES) >= TORCH7_EXTRA
