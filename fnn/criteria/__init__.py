@@ -69,3 +69,10 @@ from fnn.criteria._regression import SmoothL1Criterion as SmoothL1Criterion
 from fnn.criteria._regression import SmoothL1Loss as SmoothL1Loss
 from fnn.criteria._regression import SoftMarginCriterion as SoftMarginCriterion
 from fnn.criteria._regression import SoftMarginLoss as SoftMarginLoss
+from fnn.criteria._torch7_extra import ClassSimplexCriterion as ClassSimplexCriterion
+from fnn.criteria._torch7_extra import DistanceRatioCriterion as DistanceRatioCriterion
+from fnn.criteria._torch7_extra import L1Cost as L1Cost
+from fnn.criteria._torch7_extra import ModuleCriterion as ModuleCriterion
+from fnn.criteria._torch7_extra import SpatialAutoCropMSECriterion as SpatialAutoCropMSECriterion
+from fnn.criteria._torch7_extra import WeightedMSECriterion as WeightedMSECriterion
+from fnn.criteria._torch7_extra import class_simplex as class_simplex

@@ -67,7 +67,7 @@ class Criterion:
     remake: Callable[[str], Criterion] | None = None
     rebuild: Callable[[tuple[tuple[Criterion, float], ...]], Criterion] | None = None
 
-    def __call__(self, input: Any, target: Any) -> Array:
+    def __call__(self, input: Any, target: Any = None) -> Array:
         """The loss: a 0-d array (or per-element/per-sample losses for ``reduction='none'``).
 
         Args:
@@ -82,11 +82,11 @@ class Criterion:
         except FnnError as e:
             raise named(e, self.name) from None
 
-    def forward(self, input: Any, target: Any) -> Array:
+    def forward(self, input: Any, target: Any = None) -> Array:
         """torch7's ``criterion:forward(input, target)``; the same as calling it."""
         return self(input, target)
 
-    def backward(self, input: Any, target: Any) -> Any:
+    def backward(self, input: Any, target: Any = None) -> Any:
         """torch7's ``criterion:backward(input, target)``: ∂loss/∂input (``jax.grad``).
 
         Returns an array of the input's shape (a tuple for a table input). As in torch7

@@ -48,6 +48,8 @@ def table_input(x: Any, n: int, what: str = "input") -> tuple[Array, ...]:
 
 
 def _as_target(t: Any) -> Array:
+    if t is None:  # criteria without a target (L1Cost, DistanceRatioCriterion) are called without one
+        raise ShapeError("expects a target, got None")
     if isinstance(t, tuple):
         raise ShapeError(f"expects one array as target, got a table {format_shape(shape_of(t))}")
     return t if isinstance(t, (jax.Array, jax.core.Tracer)) else jnp.asarray(t)

@@ -167,3 +167,20 @@ COMBINATORS = [
 ]
 
 CASES = REGRESSION + CLASSIFICATION + MARGIN + EMBEDDING + COMBINATORS
+
+# torch7's remaining criteria (issue 15); targets of None: the criterion takes no target
+CATALOGUE = [
+    CriterionCase("WeightedMSECriterion", lambda: fnn.WeightedMSECriterion(W3), _n(2, 3), _n(2, 3)),
+    CriterionCase("WeightedMSECriterion", lambda: fnn.WeightedMSECriterion(_n(2, 3)), _n(2, 3), _n(2, 3),
+                  batched=False, id="full-shape"),
+    CriterionCase("SpatialAutoCropMSECriterion", lambda: fnn.SpatialAutoCropMSECriterion(), _n(2, 2, 2, 3),
+                  _n(2, 2, 4, 4)),
+    CriterionCase("ClassSimplexCriterion", lambda: fnn.ClassSimplexCriterion(4), _n(3, 4), _cls(4, 3)),
+    CriterionCase("DistanceRatioCriterion", lambda: fnn.DistanceRatioCriterion(), (_u(3), _u(3)), None),
+    CriterionCase("L1Cost", lambda: fnn.L1Cost(), _n(2, 3), None),
+    CriterionCase("ModuleCriterion",
+                  lambda: fnn.ModuleCriterion(fnn.MSECriterion(), fnn.Tanh(), fnn.MulConstant(0.5)),
+                  _n(2, 3), _n(2, 3)),
+]
+
+CASES = CASES + CATALOGUE

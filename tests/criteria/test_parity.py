@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import fnn
+from tests.criteria.test_torch7_extra import TORCH7_EXTRA
 
 COMPARISONS = [0]  # parity comparisons made (value + one per gradient array), for the report
 
@@ -302,6 +303,7 @@ def test_parity_value_and_input_gradient(torch, spec, reduction, batched):
 def test_every_criterion_has_parity_or_hand_tests():
     covered = {s.id.split("-")[0] for s in SPECS} | {"L1HingeEmbeddingCriterion", "MultiCriterion",
                                                      "ParallelCriterion"}  # hand-checked and vs torch below
+    covered |= TORCH7_EXTRA  # tests/criteria/test_torch7_extra.py: torch parity or the Lua code
     names = set(fnn.CRITERION_NAMES)  # torch7 and PyTorch names, by reflection
     assert not names - covered, f"criteria without parity tests: {sorted(names - covered)}"
 
