@@ -79,6 +79,17 @@ from fnn.layers._conv import SpatialDilatedConvolution as SpatialDilatedConvolut
 from fnn.layers._conv import SpatialFullConvolution as SpatialFullConvolution
 from fnn.layers._conv import TemporalConvolution as TemporalConvolution
 from fnn.layers._conv import VolumetricConvolution as VolumetricConvolution
+from fnn.layers._conv_extra import SpatialConvolutionLocal as SpatialConvolutionLocal
+from fnn.layers._conv_extra import SpatialConvolutionMap as SpatialConvolutionMap
+from fnn.layers._conv_extra import SpatialConvolutionMM as SpatialConvolutionMM
+from fnn.layers._conv_extra import SpatialDepthWiseConvolution as SpatialDepthWiseConvolution
+from fnn.layers._conv_extra import SpatialFullConvolutionMap as SpatialFullConvolutionMap
+from fnn.layers._conv_extra import SpatialSubSampling as SpatialSubSampling
+from fnn.layers._conv_extra import TemporalRowConvolution as TemporalRowConvolution
+from fnn.layers._conv_extra import TemporalSubSampling as TemporalSubSampling
+from fnn.layers._conv_extra import VolumetricDilatedConvolution as VolumetricDilatedConvolution
+from fnn.layers._conv_extra import VolumetricFullConvolution as VolumetricFullConvolution
+from fnn.layers._conv_extra import tables as tables
 from fnn.layers._dropout import AlphaDropout as AlphaDropout
 from fnn.layers._dropout import Dropout as Dropout
 from fnn.layers._dropout import Dropout2d as Dropout2d
