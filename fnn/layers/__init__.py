@@ -167,6 +167,14 @@ from fnn.layers._spatial import Upsample as Upsample
 from fnn.layers._spatial import UpsamplingBilinear2d as UpsamplingBilinear2d
 from fnn.layers._spatial import UpsamplingNearest2d as UpsamplingNearest2d
 from fnn.layers._spatial import ZeroPad2d as ZeroPad2d
+from fnn.layers._spatial_norm import LocalResponseNorm as LocalResponseNorm
+from fnn.layers._spatial_norm import Softmax2d as Softmax2d
+from fnn.layers._spatial_norm import SpatialContrastiveNormalization as SpatialContrastiveNormalization
+from fnn.layers._spatial_norm import SpatialCrossMapLRN as SpatialCrossMapLRN
+from fnn.layers._spatial_norm import SpatialDivisiveNormalization as SpatialDivisiveNormalization
+from fnn.layers._spatial_norm import SpatialLogSoftMax as SpatialLogSoftMax
+from fnn.layers._spatial_norm import SpatialSoftMax as SpatialSoftMax
+from fnn.layers._spatial_norm import SpatialSubtractiveNormalization as SpatialSubtractiveNormalization
 from fnn.layers._table import CAddTable as CAddTable
 from fnn.layers._table import CDivTable as CDivTable
 from fnn.layers._table import CMaxTable as CMaxTable

@@ -27,4 +27,17 @@ CONVOLUTION = [
     Case("SpatialSubSampling", lambda: fnn.SpatialSubSampling(2, 2, 2, 2, 1), IMG),
 ]
 
-CASES = CONVOLUTION
+NORMALIZATION = [
+    Case("SpatialCrossMapLRN", lambda: fnn.SpatialCrossMapLRN(3, 0.5, 0.75, 1.0), (2, 4, 2, 2)),
+    Case("LocalResponseNorm", lambda: fnn.LocalResponseNorm(2), (2, 3, 4), batched=False, grads=False),
+    Case("SpatialSoftMax", lambda: fnn.SpatialSoftMax(), (2, 3, 2, 2)),
+    Case("SpatialLogSoftMax", lambda: fnn.SpatialLogSoftMax(), (2, 3, 2, 2)),
+    Case("Softmax2d", lambda: fnn.Softmax2d(), (2, 3, 2, 2), grads=False),
+    Case("SpatialSubtractiveNormalization", lambda: fnn.SpatialSubtractiveNormalization(2, np.ones(3)), (2, 2, 4, 4)),
+    Case("SpatialDivisiveNormalization", lambda: fnn.SpatialDivisiveNormalization(2, np.ones((3, 3))),
+         (2, 2, 4, 4)),
+    Case("SpatialContrastiveNormalization", lambda: fnn.SpatialContrastiveNormalization(1, np.ones(3)),
+         (2, 1, 4, 4)),
+]
+
+CASES = CONVOLUTION + NORMALIZATION
