@@ -126,6 +126,17 @@ from fnn.layers._pool import SpatialMaxPooling as SpatialMaxPooling
 from fnn.layers._pool import TemporalMaxPooling as TemporalMaxPooling
 from fnn.layers._pool import VolumetricAveragePooling as VolumetricAveragePooling
 from fnn.layers._pool import VolumetricMaxPooling as VolumetricMaxPooling
+from fnn.layers._pool_extra import FeatureLPPooling as FeatureLPPooling
+from fnn.layers._pool_extra import FractionalMaxPool2d as FractionalMaxPool2d
+from fnn.layers._pool_extra import FractionalMaxPool3d as FractionalMaxPool3d
+from fnn.layers._pool_extra import LPPool1d as LPPool1d
+from fnn.layers._pool_extra import LPPool2d as LPPool2d
+from fnn.layers._pool_extra import LPPool3d as LPPool3d
+from fnn.layers._pool_extra import SpatialDilatedMaxPooling as SpatialDilatedMaxPooling
+from fnn.layers._pool_extra import SpatialFractionalMaxPooling as SpatialFractionalMaxPooling
+from fnn.layers._pool_extra import TemporalDynamicKMaxPooling as TemporalDynamicKMaxPooling
+from fnn.layers._pool_extra import VolumetricDilatedMaxPooling as VolumetricDilatedMaxPooling
+from fnn.layers._pool_extra import VolumetricFractionalMaxPooling as VolumetricFractionalMaxPooling
 from fnn.layers._reduction import Abs as Abs
 from fnn.layers._reduction import Clamp as Clamp
 from fnn.layers._reduction import Exp as Exp
@@ -189,3 +200,8 @@ from fnn.layers._table import NarrowTable as NarrowTable
 from fnn.layers._table import PairwiseDistance as PairwiseDistance
 from fnn.layers._table import SelectTable as SelectTable
 from fnn.layers._table import SplitTable as SplitTable
+from fnn.layers._unpool import MaxUnpool1d as MaxUnpool1d
+from fnn.layers._unpool import MaxUnpool2d as MaxUnpool2d
+from fnn.layers._unpool import MaxUnpool3d as MaxUnpool3d
+from fnn.layers._unpool import SpatialMaxUnpooling as SpatialMaxUnpooling
+from fnn.layers._unpool import VolumetricMaxUnpooling as VolumetricMaxUnpooling

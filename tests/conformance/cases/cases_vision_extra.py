@@ -4,6 +4,7 @@ Tiny shapes; the PyTorch aliases run without finite differences (their gradients
 with PyTorch's in the family test files).
 """
 
+import jax.numpy as jnp
 import numpy as np
 
 import fnn
@@ -40,4 +41,58 @@ NORMALIZATION = [
          (2, 1, 4, 4)),
 ]
 
-CASES = CONVOLUTION + NORMALIZATION
+
+
+def _pooled(pool, shape):
+    """A valid ``(values, indices)`` table: the output of ``pool`` (built with return_indices=True)."""
+    def make():
+        x = jnp.asarray(np.random.RandomState(0).standard_normal(shape))
+        return pool.apply((), x)
+    return make
+
+
+_SP = fnn.SpatialMaxPooling(2, 2, return_indices=True)
+_VP = fnn.VolumetricMaxPooling(2, 2, 2, return_indices=True)
+_IDX = (jnp.float64, jnp.int32)
+
+POOLING = [
+    Case("SpatialDilatedMaxPooling", lambda: fnn.SpatialDilatedMaxPooling(2, 2, 1, 1, 1, 1, 2, 2), IMG),
+    Case("SpatialDilatedMaxPooling", lambda: fnn.SpatialDilatedMaxPooling(2, 2, return_indices=True), IMG,
+         grads=False, id="indices"),
+    Case("VolumetricDilatedMaxPooling", lambda: fnn.VolumetricDilatedMaxPooling(2, 2, 2, 1, 1, 1, 0, 0, 0, 2, 1, 1),
+         (2, 1, 3, 3, 3)),
+    Case("SpatialMaxPooling", lambda: fnn.SpatialMaxPooling(3, 3, 2, 2, 1, 1, True, return_indices=True), IMG,
+         grads=False, id="indices"),
+    Case("MaxPool3d", lambda: fnn.MaxPool3d(2, return_indices=True), (2, 1, 2, 4, 4), grads=False, id="indices"),
+    Case("SpatialFractionalMaxPooling", lambda: fnn.SpatialFractionalMaxPooling(2, 2, 0.6, 0.6), IMG,
+         train_rng=True),
+    Case("SpatialFractionalMaxPooling",
+         lambda: fnn.SpatialFractionalMaxPooling(2, 2, 3, 2, samples=np.full((2, 2), 0.3), return_indices=True),
+         IMG, grads=False, id="fixed-indices"),
+    Case("VolumetricFractionalMaxPooling", lambda: fnn.VolumetricFractionalMaxPooling(2, 2, 2, 2, 2, 2),
+         (2, 1, 4, 4, 4), train_rng=True),
+    Case("FractionalMaxPool2d", lambda: fnn.FractionalMaxPool2d(2, output_ratio=0.5), (2, 2, 6, 6), train_rng=True,
+         grads=False),
+    Case("FractionalMaxPool3d", lambda: fnn.FractionalMaxPool3d(2, output_size=2), (2, 1, 4, 4, 4),
+         train_rng=True, grads=False),
+    # batch_mode is a constructor flag (torch7): vmap of the batched layer is not the single-example layer
+    Case("FeatureLPPooling", lambda: fnn.FeatureLPPooling(2, 1, 2, True), (2, 4, 3), batched=False),
+    Case("FeatureLPPooling", lambda: fnn.FeatureLPPooling(3, 2, 3), (7, 2, 2), batched=False, id="single",
+         x=lambda: jnp.asarray(np.random.RandomState(1).uniform(0.5, 1.5, (7, 2, 2)))),
+    Case("TemporalDynamicKMaxPooling", lambda: fnn.TemporalDynamicKMaxPooling(2, 0.5), (2, 6, 3)),
+    Case("LPPool1d", lambda: fnn.LPPool1d(2, 2), (2, 2, 6), x=lambda: jnp.ones((2, 2, 6)) * 1.5, grads=False),
+    Case("LPPool2d", lambda: fnn.LPPool2d(2, 2), IMG, grads=False),
+    Case("LPPool3d", lambda: fnn.LPPool3d(2, 2), (2, 1, 2, 4, 4), grads=False),
+    Case("SpatialMaxUnpooling", lambda: fnn.SpatialMaxUnpooling(_SP), ((2, 2, 2, 2), (2, 2, 2, 2)), dtype=_IDX,
+         x=_pooled(_SP, (2, 2, 4, 4)), grads=False),
+    Case("VolumetricMaxUnpooling", lambda: fnn.VolumetricMaxUnpooling(_VP), ((2, 1, 1, 2, 2), (2, 1, 1, 2, 2)),
+         dtype=_IDX, x=_pooled(_VP, (2, 1, 2, 4, 4)), grads=False),
+    Case("MaxUnpool1d", lambda: fnn.MaxUnpool1d(2), ((2, 2, 3), (2, 2, 3)), dtype=_IDX,
+         x=_pooled(fnn.MaxPool1d(2, return_indices=True), (2, 2, 6)), grads=False),
+    Case("MaxUnpool2d", lambda: fnn.MaxUnpool2d(2), ((2, 2, 2, 2), (2, 2, 2, 2)), dtype=_IDX,
+         x=_pooled(_SP, (2, 2, 4, 4)), grads=False),
+    Case("MaxUnpool3d", lambda: fnn.MaxUnpool3d(2), ((2, 1, 1, 2, 2), (2, 1, 1, 2, 2)), dtype=_IDX,
+         x=_pooled(_VP, (2, 1, 2, 4, 4)), grads=False),
+]
+
+CASES = CONVOLUTION + NORMALIZATION + POOLING
