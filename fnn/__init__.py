@@ -131,6 +131,7 @@ from fnn.layers import ConvTranspose2d as ConvTranspose2d
 from fnn.layers import ConvTranspose3d as ConvTranspose3d
 from fnn.layers import CosineDistance as CosineDistance
 from fnn.layers import CSubTable as CSubTable
+from fnn.layers import DepthConcat as DepthConcat
 from fnn.layers import DotProduct as DotProduct
 from fnn.layers import Dropout as Dropout
 from fnn.layers import Dropout2d as Dropout2d
@@ -184,6 +185,7 @@ from fnn.layers import Padding as Padding
 from fnn.layers import PairwiseDistance as PairwiseDistance
 from fnn.layers import Parallel as Parallel
 from fnn.layers import ParallelTable as ParallelTable
+from fnn.layers import PixelShuffle as PixelShuffle
 from fnn.layers import Power as Power
 from fnn.layers import PReLU as PReLU
 from fnn.layers import ReflectionPad2d as ReflectionPad2d
@@ -191,6 +193,7 @@ from fnn.layers import ReLU as ReLU
 from fnn.layers import ReLU6 as ReLU6
 from fnn.layers import Replicate as Replicate
 from fnn.layers import ReplicationPad2d as ReplicationPad2d
+from fnn.layers import ReplicationPad3d as ReplicationPad3d
 from fnn.layers import Reshape as Reshape
 from fnn.layers import Select as Select
 from fnn.layers import SelectTable as SelectTable
@@ -255,6 +258,7 @@ from fnn.layers import Transpose as Transpose
 from fnn.layers import Unflatten as Unflatten
 from fnn.layers import Unsqueeze as Unsqueeze
 from fnn.layers import Upsample as Upsample
+from fnn.layers import UpSampling as UpSampling
 from fnn.layers import UpsamplingBilinear2d as UpsamplingBilinear2d
 from fnn.layers import UpsamplingNearest2d as UpsamplingNearest2d
 from fnn.layers import View as View
@@ -268,6 +272,7 @@ from fnn.layers import VolumetricFractionalMaxPooling as VolumetricFractionalMax
 from fnn.layers import VolumetricFullConvolution as VolumetricFullConvolution
 from fnn.layers import VolumetricMaxPooling as VolumetricMaxPooling
 from fnn.layers import VolumetricMaxUnpooling as VolumetricMaxUnpooling
+from fnn.layers import VolumetricReplicationPadding as VolumetricReplicationPadding
 from fnn.layers import ZeroPad2d as ZeroPad2d
 from fnn.layers import lookup_weight as lookup_weight
 from fnn.layers import tables as tables

@@ -90,6 +90,7 @@ from fnn.layers._conv_extra import TemporalSubSampling as TemporalSubSampling
 from fnn.layers._conv_extra import VolumetricDilatedConvolution as VolumetricDilatedConvolution
 from fnn.layers._conv_extra import VolumetricFullConvolution as VolumetricFullConvolution
 from fnn.layers._conv_extra import tables as tables
+from fnn.layers._depth_concat import DepthConcat as DepthConcat
 from fnn.layers._dropout import AlphaDropout as AlphaDropout
 from fnn.layers._dropout import Dropout as Dropout
 from fnn.layers._dropout import Dropout2d as Dropout2d
@@ -149,6 +150,10 @@ from fnn.layers._reduction import Power as Power
 from fnn.layers._reduction import Sqrt as Sqrt
 from fnn.layers._reduction import Square as Square
 from fnn.layers._reduction import Sum as Sum
+from fnn.layers._resample import PixelShuffle as PixelShuffle
+from fnn.layers._resample import ReplicationPad3d as ReplicationPad3d
+from fnn.layers._resample import UpSampling as UpSampling
+from fnn.layers._resample import VolumetricReplicationPadding as VolumetricReplicationPadding
 from fnn.layers._shaping import Flatten as Flatten
 from fnn.layers._shaping import Narrow as Narrow
 from fnn.layers._shaping import Reshape as Reshape

@@ -95,4 +95,15 @@ POOLING = [
          x=_pooled(_VP, (2, 1, 2, 4, 4)), grads=False),
 ]
 
-CASES = CONVOLUTION + NORMALIZATION + POOLING
+RESAMPLING = [
+    Case("PixelShuffle", lambda: fnn.PixelShuffle(2), (2, 4, 2, 3)),
+    Case("UpSampling", lambda: fnn.UpSampling(2), (2, 1, 2, 3), batched=False),
+    Case("UpSampling", lambda: fnn.UpSampling((2, 3, 4), "trilinear"), (2, 1, 2, 2, 3), batched=False,
+         id="trilinear-size"),
+    Case("VolumetricReplicationPadding", lambda: fnn.VolumetricReplicationPadding(1, 0, 2, 1, 0, 1), (2, 1, 2, 2, 2)),
+    Case("ReplicationPad3d", lambda: fnn.ReplicationPad3d(1), (2, 1, 2, 2, 2), grads=False),
+    Case("DepthConcat", lambda: fnn.DepthConcat(-3, fnn.Identity(), fnn.SpatialMaxPooling(2, 2, 1, 1),
+                                                fnn.SpatialConvolution(2, 1, 3, 3)), IMG),
+]
+
+CASES = CONVOLUTION + NORMALIZATION + POOLING + RESAMPLING
