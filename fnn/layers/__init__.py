@@ -17,6 +17,13 @@ One private file per torch7 family, re-exported here explicitly::
     _norm         LayerNorm, GroupNorm, InstanceNorm
     _dropout      Dropout, SpatialDropout, VolumetricDropout, AlphaDropout
     _windows      (private) window arithmetic and layout checks shared by the vision files
+    _conv_extra   SpatialConvolutionMM/Local/Map, SpatialDepthWiseConvolution, Volumetric
+                  Full/Dilated, TemporalRowConvolution, sub-sampling, the connection ``tables``
+    _pool_extra   dilated and fractional max pooling, FeatureLPPooling, TemporalDynamicKMaxPooling, LPPool
+    _unpool       max pooling with indices, Spatial/VolumetricMaxUnpooling, MaxUnpool1d/2d/3d
+    _spatial_norm SpatialCrossMapLRN, Spatial(Log)SoftMax, Subtractive/Divisive/Contrastive normalisation
+    _resample     PixelShuffle, UpSampling, VolumetricReplicationPadding
+    _depth_concat DepthConcat
 
 >>> import jax, fnn.layers as nn
 >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.LogSoftMax())
