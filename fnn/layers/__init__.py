@@ -20,6 +20,13 @@ One private file per torch7 family, re-exported here explicitly::
     _rnn_torch7   torch7 rnn package layers: SeqLSTM, SeqGRU, SeqBRNN, FastLSTM, LinearNoBias
     _sequencer    Sequencer, MaskZero, the recurrent step protocol and the scan over time
     _windows      (private) window arithmetic and layout checks shared by the vision files
+    _conv_extra   SpatialConvolutionMM/Local/Map, SpatialDepthWiseConvolution, Volumetric
+                  Full/Dilated, TemporalRowConvolution, sub-sampling, the connection ``tables``
+    _pool_extra   dilated and fractional max pooling, FeatureLPPooling, TemporalDynamicKMaxPooling, LPPool
+    _unpool       max pooling with indices, Spatial/VolumetricMaxUnpooling, MaxUnpool1d/2d/3d
+    _spatial_norm SpatialCrossMapLRN, Spatial(Log)SoftMax, Subtractive/Divisive/Contrastive normalisation
+    _resample     PixelShuffle, UpSampling, VolumetricReplicationPadding
+    _depth_concat DepthConcat
 
 >>> import jax, fnn.layers as nn
 >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.LogSoftMax())
@@ -85,6 +92,18 @@ from fnn.layers._conv import SpatialDilatedConvolution as SpatialDilatedConvolut
 from fnn.layers._conv import SpatialFullConvolution as SpatialFullConvolution
 from fnn.layers._conv import TemporalConvolution as TemporalConvolution
 from fnn.layers._conv import VolumetricConvolution as VolumetricConvolution
+from fnn.layers._conv_extra import SpatialConvolutionLocal as SpatialConvolutionLocal
+from fnn.layers._conv_extra import SpatialConvolutionMap as SpatialConvolutionMap
+from fnn.layers._conv_extra import SpatialConvolutionMM as SpatialConvolutionMM
+from fnn.layers._conv_extra import SpatialDepthWiseConvolution as SpatialDepthWiseConvolution
+from fnn.layers._conv_extra import SpatialFullConvolutionMap as SpatialFullConvolutionMap
+from fnn.layers._conv_extra import SpatialSubSampling as SpatialSubSampling
+from fnn.layers._conv_extra import TemporalRowConvolution as TemporalRowConvolution
+from fnn.layers._conv_extra import TemporalSubSampling as TemporalSubSampling
+from fnn.layers._conv_extra import VolumetricDilatedConvolution as VolumetricDilatedConvolution
+from fnn.layers._conv_extra import VolumetricFullConvolution as VolumetricFullConvolution
+from fnn.layers._conv_extra import tables as tables
+from fnn.layers._depth_concat import DepthConcat as DepthConcat
 from fnn.layers._distance import Cosine as Cosine
 from fnn.layers._distance import Euclidean as Euclidean
 from fnn.layers._distance import Kmeans as Kmeans
@@ -138,6 +157,17 @@ from fnn.layers._pool import SpatialMaxPooling as SpatialMaxPooling
 from fnn.layers._pool import TemporalMaxPooling as TemporalMaxPooling
 from fnn.layers._pool import VolumetricAveragePooling as VolumetricAveragePooling
 from fnn.layers._pool import VolumetricMaxPooling as VolumetricMaxPooling
+from fnn.layers._pool_extra import FeatureLPPooling as FeatureLPPooling
+from fnn.layers._pool_extra import FractionalMaxPool2d as FractionalMaxPool2d
+from fnn.layers._pool_extra import FractionalMaxPool3d as FractionalMaxPool3d
+from fnn.layers._pool_extra import LPPool1d as LPPool1d
+from fnn.layers._pool_extra import LPPool2d as LPPool2d
+from fnn.layers._pool_extra import LPPool3d as LPPool3d
+from fnn.layers._pool_extra import SpatialDilatedMaxPooling as SpatialDilatedMaxPooling
+from fnn.layers._pool_extra import SpatialFractionalMaxPooling as SpatialFractionalMaxPooling
+from fnn.layers._pool_extra import TemporalDynamicKMaxPooling as TemporalDynamicKMaxPooling
+from fnn.layers._pool_extra import VolumetricDilatedMaxPooling as VolumetricDilatedMaxPooling
+from fnn.layers._pool_extra import VolumetricFractionalMaxPooling as VolumetricFractionalMaxPooling
 from fnn.layers._reduction import Abs as Abs
 from fnn.layers._reduction import Clamp as Clamp
 from fnn.layers._reduction import Exp as Exp
@@ -150,6 +180,10 @@ from fnn.layers._reduction import Power as Power
 from fnn.layers._reduction import Sqrt as Sqrt
 from fnn.layers._reduction import Square as Square
 from fnn.layers._reduction import Sum as Sum
+from fnn.layers._resample import PixelShuffle as PixelShuffle
+from fnn.layers._resample import ReplicationPad3d as ReplicationPad3d
+from fnn.layers._resample import UpSampling as UpSampling
+from fnn.layers._resample import VolumetricReplicationPadding as VolumetricReplicationPadding
 from fnn.layers._rnn_torch7 import FastLSTM as FastLSTM
 from fnn.layers._rnn_torch7 import LinearNoBias as LinearNoBias
 from fnn.layers._rnn_torch7 import SeqBRNN as SeqBRNN
@@ -189,6 +223,14 @@ from fnn.layers._spatial import Upsample as Upsample
 from fnn.layers._spatial import UpsamplingBilinear2d as UpsamplingBilinear2d
 from fnn.layers._spatial import UpsamplingNearest2d as UpsamplingNearest2d
 from fnn.layers._spatial import ZeroPad2d as ZeroPad2d
+from fnn.layers._spatial_norm import LocalResponseNorm as LocalResponseNorm
+from fnn.layers._spatial_norm import Softmax2d as Softmax2d
+from fnn.layers._spatial_norm import SpatialContrastiveNormalization as SpatialContrastiveNormalization
+from fnn.layers._spatial_norm import SpatialCrossMapLRN as SpatialCrossMapLRN
+from fnn.layers._spatial_norm import SpatialDivisiveNormalization as SpatialDivisiveNormalization
+from fnn.layers._spatial_norm import SpatialLogSoftMax as SpatialLogSoftMax
+from fnn.layers._spatial_norm import SpatialSoftMax as SpatialSoftMax
+from fnn.layers._spatial_norm import SpatialSubtractiveNormalization as SpatialSubtractiveNormalization
 from fnn.layers._table import CAddTable as CAddTable
 from fnn.layers._table import CDivTable as CDivTable
 from fnn.layers._table import CMaxTable as CMaxTable
@@ -212,6 +254,11 @@ from fnn.layers._table_ops import MaskedSelect as MaskedSelect
 from fnn.layers._table_ops import MixtureTable as MixtureTable
 from fnn.layers._table_ops import ZipTable as ZipTable
 from fnn.layers._table_ops import ZipTableOneToMany as ZipTableOneToMany
+from fnn.layers._unpool import MaxUnpool1d as MaxUnpool1d
+from fnn.layers._unpool import MaxUnpool2d as MaxUnpool2d
+from fnn.layers._unpool import MaxUnpool3d as MaxUnpool3d
+from fnn.layers._unpool import SpatialMaxUnpooling as SpatialMaxUnpooling
+from fnn.layers._unpool import VolumetricMaxUnpooling as VolumetricMaxUnpooling
 from fnn.layers._weight_norm import LinearWeightNorm as LinearWeightNorm
 from fnn.layers._weight_norm import WeightNorm as WeightNorm
 from fnn.layers._weight_norm import linear_weight_norm_params as linear_weight_norm_params

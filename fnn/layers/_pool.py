@@ -17,9 +17,8 @@ for SpatialAveragePooling, whose stride defaults to 1**; floor rounding by defau
 divides by torch's window count, counting the padding by default (``count_include_pad=False`` is
 torch7's ``:setCountExcludePad()``) but never the ceil-mode overhang; adaptive pooling takes
 ``(W, H)``. Spatial layers take ``(C, H, W)`` or ``(B, C, H, W)``; TemporalMaxPooling takes
-torch7's channels-last ``(T, F)`` or ``(B, T, F)``. torch7's max-pooling modules also stored their
-argmax indices for SpatialMaxUnpooling; fnn's do not (the gradient of the max is ``jax.grad``'s),
-so ``return_indices=True`` is refused.
+torch7's channels-last ``(T, F)`` or ``(B, T, F)``. ``return_indices=True`` (Spatial/Volumetric and
+MaxPool{1,2,3}d) returns ``(output, indices)`` for the unpooling layers of ``_unpool.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from fnn.core import Module, leaf
 from fnn.core._args import int_tuple, ints, is_int
 from fnn.errors import ConfigError
 from fnn.layers import _windows as win
+from fnn.layers._unpool import indices_pool_layer
 
 _LETTERS = {1: ("C", "L"), 2: ("C", "H", "W"), 3: ("C", "T", "H", "W")}
 
@@ -235,7 +235,7 @@ def TemporalMaxPooling(kW: int, dW: int | None = None) -> Module:
 
 
 def SpatialMaxPooling(kW: int, kH: int, dW: int | None = None, dH: int | None = None, padW: int = 0, padH: int = 0,
-                      ceil_mode: bool = False) -> Module:
+                      ceil_mode: bool = False, *, return_indices: bool = False) -> Module:
     """2-D max pooling: ``(C, H, W) -> (C, H', W')`` or batched.
 
     Args:
@@ -244,6 +244,7 @@ def SpatialMaxPooling(kW: int, kH: int, dW: int | None = None, dH: int | None = 
       padW, padH: implicit ``-inf`` padding (it never wins); at most half the kernel.
       ceil_mode: round the output size up (torch7's ``:ceil()``); a window that would
         start in the right padding is dropped.
+      return_indices: return ``(output, indices)`` (0-based flat argmax per plane) for SpatialMaxUnpooling.
 
     Shape contract: ``H' = floor((H + 2·padH - kH) / dH) + 1`` (ceil in ceil mode).
 
@@ -260,9 +261,10 @@ def SpatialMaxPooling(kW: int, kH: int, dW: int | None = None, dH: int | None = 
     ints("nn.SpatialMaxPooling", 1, kW=kW, kH=kH, dW=dW, dH=dH)
     ints("nn.SpatialMaxPooling", 0, padW=padW, padH=padH)
     cfg = {"kW": kW, "kH": kH, "dW": dW, "dH": dH, "padW": padW, "padH": padH, "ceil_mode": ceil_mode}
-    return window_layer(f"nn.SpatialMaxPooling({_tail((kW, kH), (dW, dH), (padW, padH), ceil_mode)})",
-                        "SpatialMaxPooling", cfg, op="max", kernel=(kH, kW), stride=(dH, dW), padding=(padH, padW),
-                        ceil=ceil_mode, letters=_LETTERS[2])
+    build = indices_pool_layer if return_indices else window_layer
+    return build(f"nn.SpatialMaxPooling({_tail((kW, kH), (dW, dH), (padW, padH), ceil_mode)})", "SpatialMaxPooling",
+                 cfg, op="max", kernel=(kH, kW), stride=(dH, dW), padding=(padH, padW), dilation=(1, 1), ceil=ceil_mode,
+                 letters=_LETTERS[2])
 
 
 def SpatialAveragePooling(kW: int, kH: int, dW: int = 1, dH: int = 1, padW: int = 0, padH: int = 0,
@@ -369,14 +371,14 @@ def SpatialLPPooling(n_plane: int, p: float, kW: int, kH: int, dW: int | None = 
 
 def VolumetricMaxPooling(kT: int, kW: int, kH: int, dT: int | None = None, dW: int | None = None,
                          dH: int | None = None, padT: int = 0, padW: int = 0, padH: int = 0,
-                         ceil_mode: bool = False) -> Module:
+                         ceil_mode: bool = False, *, return_indices: bool = False) -> Module:
     """3-D max pooling on ``(C, T, H, W)`` or ``(B, C, T, H, W)``.
 
     Args:
       kT, kW, kH: window size (torch7 order).
       dT, dW, dH: strides; default to the kernel.
       padT, padW, padH: ``-inf`` padding, at most half the kernel.
-      ceil_mode: torch7's ``:ceil()``.
+      ceil_mode, return_indices: torch7's ``:ceil()``; return ``(output, indices)`` for VolumetricMaxUnpooling.
 
     >>> import jax, fnn
     >>> fnn.VolumetricMaxPooling(2, 2, 2).init(jax.random.key(0), (-1, 3, 4, 6, 6))[0]
@@ -388,8 +390,9 @@ def VolumetricMaxPooling(kT: int, kW: int, kH: int, dT: int | None = None, dW: i
     cfg = {"kT": kT, "kW": kW, "kH": kH, "dT": dT, "dW": dW, "dH": dH, "padT": padT, "padW": padW, "padH": padH,
            "ceil_mode": ceil_mode}
     name = f"nn.VolumetricMaxPooling({_tail((kT, kW, kH), (dT, dW, dH), (padT, padW, padH), ceil_mode)})"
-    return window_layer(name, "VolumetricMaxPooling", cfg, op="max", kernel=(kT, kH, kW), stride=(dT, dH, dW),
-                        padding=(padT, padH, padW), ceil=ceil_mode, letters=_LETTERS[3])
+    build = indices_pool_layer if return_indices else window_layer
+    return build(name, "VolumetricMaxPooling", cfg, op="max", kernel=(kT, kH, kW), stride=(dT, dH, dW),
+                 padding=(padT, padH, padW), dilation=(1, 1, 1), ceil=ceil_mode, letters=_LETTERS[3])
 
 
 def VolumetricAveragePooling(kT: int, kW: int, kH: int, dT: int | None = None, dW: int | None = None,
@@ -418,17 +421,14 @@ def VolumetricAveragePooling(kT: int, kW: int, kH: int, dT: int | None = None, d
 def _max_pool_nd(nd: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, return_indices: bool,
                  ceil_mode: bool) -> Module:
     cls = f"MaxPool{nd}d"
-    if return_indices:
-        raise ConfigError(f"nn.{cls}: return_indices=True is not supported (fnn has no MaxUnpool; "
-                          "the gradient of the max comes from jax.grad)")
     k = int_tuple(f"nn.{cls}", "kernel_size", kernel_size, nd, 1)
     s = k if stride is None else int_tuple(f"nn.{cls}", "stride", stride, nd, 1)
     p = int_tuple(f"nn.{cls}", "padding", padding, nd, 0)
     d = int_tuple(f"nn.{cls}", "dilation", dilation, nd, 1)
     cfg = {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": ceil_mode}
     name = f"nn.{cls}(kernel_size={k}, stride={s}, padding={p}, dilation={d}, ceil_mode={ceil_mode})"
-    return window_layer(name, cls, cfg, op="max", kernel=k, stride=s, padding=p, dilation=d, ceil=ceil_mode,
-                        letters=_LETTERS[nd])
+    return (indices_pool_layer if return_indices else window_layer)(
+        name, cls, cfg, op="max", kernel=k, stride=s, padding=p, dilation=d, ceil=ceil_mode, letters=_LETTERS[nd])
 
 
 def _avg_pool_nd(nd: int, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool,
@@ -449,7 +449,7 @@ def _avg_pool_nd(nd: int, kernel_size: Any, stride: Any, padding: Any, ceil_mode
 def _adaptive_nd(nd: int, output_size: Any, op: str, return_indices: bool = False) -> Module:
     cls = f"Adaptive{'Max' if op == 'max' else 'Avg'}Pool{nd}d"
     if return_indices:
-        raise ConfigError(f"nn.{cls}: return_indices=True is not supported (fnn has no MaxUnpool)")
+        raise ConfigError(f"nn.{cls}: return_indices=True is not supported (adaptive pooling keeps no indices)")
     sizes = (output_size,) * nd if not isinstance(output_size, (tuple, list)) else tuple(output_size)
     if len(sizes) != nd or not all(o is None or (is_int(o) and o > 0) for o in sizes):
         raise ConfigError(f"nn.{cls}: output_size must be a positive int, None, or a tuple of {nd} of them, "
@@ -476,7 +476,7 @@ def MaxPool2d(kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: 
     Args:
       kernel_size, stride, padding, dilation: an int or ``(h, w)``; ``stride`` defaults to
         the kernel; padding is ``-inf``, at most half the dilated kernel.
-      return_indices: must be False (no MaxUnpool in fnn).
+      return_indices: return ``(output, indices)`` (0-based flat argmax per plane) for MaxUnpool2d.
       ceil_mode: round the output size up.
 
     >>> import jax, fnn

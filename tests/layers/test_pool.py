@@ -164,7 +164,7 @@ def test_names():
     lambda: fnn.SpatialMaxPooling(2, 2, 2, 2, 2, 0),  # pad > kernel / 2
     lambda: fnn.SpatialAveragePooling(0, 2),
     lambda: fnn.SpatialLPPooling(1, 0, 2, 2),
-    lambda: fnn.MaxPool2d(2, return_indices=True),
+    lambda: fnn.AdaptiveMaxPool2d(2, return_indices=True),  # MaxPool2d(return_indices=True) is supported (issue 15)
     lambda: fnn.AdaptiveMaxPool2d((2, 2, 2)),
     lambda: fnn.AdaptiveAvgPool2d(0),
     lambda: fnn.AvgPool2d(2, divisor_override=0),
