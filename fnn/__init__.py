@@ -94,6 +94,9 @@ from fnn.io import to_torch_state_dict as to_torch_state_dict
 from fnn.layers import ELU as ELU
 from fnn.layers import GELU as GELU
 from fnn.layers import GLU as GLU
+from fnn.layers import GRU as GRU
+from fnn.layers import LSTM as LSTM
+from fnn.layers import RNN as RNN
 from fnn.layers import SELU as SELU
 from fnn.layers import Abs as Abs
 from fnn.layers import AdaptiveAvgPool1d as AdaptiveAvgPool1d
@@ -141,6 +144,7 @@ from fnn.layers import Flatten as Flatten
 from fnn.layers import FlattenTable as FlattenTable
 from fnn.layers import GatedLinearUnit as GatedLinearUnit
 from fnn.layers import GroupNorm as GroupNorm
+from fnn.layers import GRUCell as GRUCell
 from fnn.layers import HardShrink as HardShrink
 from fnn.layers import Hardshrink as Hardshrink
 from fnn.layers import HardTanh as HardTanh
@@ -158,6 +162,7 @@ from fnn.layers import LogSigmoid as LogSigmoid
 from fnn.layers import LogSoftMax as LogSoftMax
 from fnn.layers import LogSoftmax as LogSoftmax
 from fnn.layers import LookupTable as LookupTable
+from fnn.layers import LSTMCell as LSTMCell
 from fnn.layers import MapTable as MapTable
 from fnn.layers import Max as Max
 from fnn.layers import MaxPool1d as MaxPool1d
@@ -182,6 +187,7 @@ from fnn.layers import ReLU6 as ReLU6
 from fnn.layers import Replicate as Replicate
 from fnn.layers import ReplicationPad2d as ReplicationPad2d
 from fnn.layers import Reshape as Reshape
+from fnn.layers import RNNCell as RNNCell
 from fnn.layers import Select as Select
 from fnn.layers import SelectTable as SelectTable
 from fnn.layers import Sequential as Sequential

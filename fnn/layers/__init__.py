@@ -62,6 +62,9 @@ from fnn.layers._batch_norm import BatchNorm3d as BatchNorm3d
 from fnn.layers._batch_norm import BatchNormalization as BatchNormalization
 from fnn.layers._batch_norm import SpatialBatchNormalization as SpatialBatchNormalization
 from fnn.layers._batch_norm import VolumetricBatchNormalization as VolumetricBatchNormalization
+from fnn.layers._cells import GRUCell as GRUCell
+from fnn.layers._cells import LSTMCell as LSTMCell
+from fnn.layers._cells import RNNCell as RNNCell
 from fnn.layers._containers import Concat as Concat
 from fnn.layers._containers import ConcatTable as ConcatTable
 from fnn.layers._containers import MapTable as MapTable
@@ -115,6 +118,9 @@ from fnn.layers._pool import SpatialMaxPooling as SpatialMaxPooling
 from fnn.layers._pool import TemporalMaxPooling as TemporalMaxPooling
 from fnn.layers._pool import VolumetricAveragePooling as VolumetricAveragePooling
 from fnn.layers._pool import VolumetricMaxPooling as VolumetricMaxPooling
+from fnn.layers._recurrent import GRU as GRU
+from fnn.layers._recurrent import LSTM as LSTM
+from fnn.layers._recurrent import RNN as RNN
 from fnn.layers._reduction import Abs as Abs
 from fnn.layers._reduction import Clamp as Clamp
 from fnn.layers._reduction import Exp as Exp
