@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnn.core import Initializer, Module, format_shape, is_shape, leaf, uniform
+from fnn.core import Initializer, Module, format_shape, is_shape, leaf, lift, uniform
 from fnn.core._args import boolean, ints
 from fnn.errors import ConfigError, DTypeError, ShapeError
 
@@ -65,7 +65,7 @@ def gru_step(p: dict, gi: Any, h: Any) -> tuple[Any, Any]:
     """One GRU step; ``gi = x Wᵢₕᵀ + bᵢₕ`` (gates r, z, n); ``bₕₕ`` stays inside (n needs ``r (Wₕₙ h + bₕₙ)``)."""
     gh = jnp.matmul(h, p["w_hh"].T)
     if "b_hh" in p:
-        gh = gh + p["b_hh"]
+        gh = gh + lift(p["b_hh"], gh.ndim)
     i_r, i_z, i_n = jnp.split(gi, 3, axis=-1)
     h_r, h_z, h_n = jnp.split(gh, 3, axis=-1)
     r = jax.nn.sigmoid(i_r + h_r)
@@ -91,9 +91,9 @@ def project(mode: str, x: Any, w_ih: Any, b_ih: Any | None, b_hh: Any | None) ->
     """
     gi = jnp.matmul(x, w_ih.T)
     if b_ih is not None:
-        gi = gi + b_ih
+        gi = gi + lift(b_ih, gi.ndim)
         if mode != "GRU":
-            gi = gi + b_hh
+            gi = gi + lift(b_hh, gi.ndim)
     return gi
 
 

@@ -34,7 +34,7 @@ from jax import lax
 
 def length_mask(lengths: Any, steps: int) -> Any:
     """``mask[t, n] = t < lengths[n]``, shape ``(steps, N)`` (time-major)."""
-    return jnp.arange(steps)[:, None] < lengths[None, :]
+    return jnp.arange(steps, dtype=lengths.dtype)[:, None] < lengths[None, :]
 
 
 def _masked(mask_t: Any, new: Any, old: Any) -> Any:
