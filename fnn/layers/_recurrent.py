@@ -282,8 +282,8 @@ _SHAPES = """
       input ``x``: ``(L, N, input_size)``, or ``(N, L, input_size)`` with ``batch_first``, or
       unbatched ``(L, input_size)``; or a table ``(x, hx)``, ``(x, lengths)``, ``(x, lengths, hx)``
       with ``lengths`` an int array ``(N,)`` of right-padded sequence lengths in ``[1, L]``.
-      **hx is (num_layers * D, N, H) whatever batch_first says** (PyTorch's layout; unbatched:
-      ``(num_layers * D, H)``); zeros when absent.
+      **hx is (num_layers * D, N, H): it does NOT follow batch_first** (PyTorch's layout;
+      unbatched: ``(num_layers * D, H)``); zeros when absent.
       output: ``output`` ``(L, N, D * H_out)`` (``(N, L, ...)`` with ``batch_first``); ``h_n`` as ``h0``.
 
     With ``lengths`` (PyTorch's packed-sequence semantics, without packing): outputs at
@@ -340,6 +340,12 @@ def LSTM(input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = Tr
 
     ``c_t = σ(f) c_{t-1} + σ(i) tanh(g)``, ``h_t = σ(o) tanh(c_t)``; with ``proj_size > 0``
     ``h_t = W_hr (σ(o) tanh(c_t))`` has ``proj_size`` features (H_out = proj_size).
+
+    torch7's ``rnn`` package ``nn.LSTM`` cannot be copied as is: it is a stateful module that
+    keeps ``h`` and ``c`` inside itself between ``forward`` calls (``forget()`` resets them),
+    while an fnn layer is a pure function. Here the state is explicit: ``hx = (h0, c0)`` in,
+    ``(h_n, c_n)`` out, over a whole sequence per call (PyTorch's contract); to carry state
+    across calls (truncated BPTT), feed ``(h_n, c_n)`` back as the next call's ``hx``.
 
     Args:
       input_size: features of ``x``.
