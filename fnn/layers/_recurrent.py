@@ -111,6 +111,8 @@ def _split_shapes(shape: Any, lstm: bool) -> tuple[Any, Any, Any]:
         raise ShapeError(f"expects x to be one array, got a table {format_shape(x)}")
     if lengths is not None and not is_shape(lengths):
         raise ShapeError(f"expects lengths to be one int array, got a table {format_shape(lengths)}")
+    if hx is not None and not is_shape(hx) and all(is_shape(s) and not s for s in hx):
+        raise ShapeError("expects lengths as one int array such as jnp.array([5, 3]), got a list of numbers")
     if hx is not None:
         if lstm and (is_shape(hx) or len(hx) != 2 or not all(is_shape(s) for s in hx)):
             raise ShapeError(f"expects hx = (h0, c0), a table of two arrays, got {format_shape(hx)}")
@@ -156,7 +158,8 @@ def _check(cfg: _Config, shape: Any, dtype: Any) -> None:
     batch = None if len(x) == 2 else x[0 if cfg.batch_first else 1]
     if lengths is not None:
         if not jnp.issubdtype(ld, jnp.integer):
-            raise DTypeError(f"expects integer lengths (one per sequence), got {jnp.dtype(ld).name}")
+            raise DTypeError(f"expects integer lengths (one per sequence), got {jnp.dtype(ld).name} (at init, "
+                             "give the dtypes too: init(key, (x_shape, (N,)), (jnp.float32, jnp.int32)))")
         want = () if batch is None else (batch,)
         if len(lengths) != len(want) or not all(a == b or -1 in (a, b) for a, b in zip(lengths, want)):
             raise ShapeError(f"expects lengths of shape {format_shape(want)} (one per sequence) for x of shape "

@@ -180,6 +180,7 @@ BAD = [
     ("lengths-negative", lambda: _apply(fnn.RNN(3, 4), (X, jnp.array([-1, 2]))), ShapeError, ["nn.RNN", "[1, 5]"]),
     ("lengths-float", lambda: _apply(fnn.LSTM(3, 4), (X, jnp.array([2.0, 2.0]))), DTypeError, ["nn.LSTM", "integer"]),
     ("lengths-count", lambda: _apply(fnn.LSTM(3, 4), (X, jnp.array([2, 2, 2]))), ShapeError, ["(2,)", "(3,)"]),
+    ("lengths-list", lambda: _apply(fnn.LSTM(3, 4), (X, [2, 2])), ShapeError, ["jnp.array"]),
     ("int-x", lambda: _apply(fnn.LSTM(3, 4), jnp.zeros((5, 2, 3), jnp.int32)), DTypeError, ["floating"]),
     ("cell-feature", lambda: fnn.LSTMCell(3, 4).init(K, (-1, 2)), ShapeError, ["nn.LSTMCell(3 -> 4)", "(N, 3)"]),
     ("cell-hx", lambda: fnn.GRUCell(3, 4).init(K, ((-1, 3), (-1, 5))), ShapeError, ["nn.GRUCell", "(-1, 4)"]),
