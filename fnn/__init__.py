@@ -105,8 +105,11 @@ from fnn.io import to_torch_state_dict as to_torch_state_dict
 from fnn.layers import ELU as ELU
 from fnn.layers import GELU as GELU
 from fnn.layers import GLU as GLU
+from fnn.layers import GRU as GRU
+from fnn.layers import LSTM as LSTM
 from fnn.layers import MM as MM
 from fnn.layers import MV as MV
+from fnn.layers import RNN as RNN
 from fnn.layers import SELU as SELU
 from fnn.layers import Abs as Abs
 from fnn.layers import AdaptiveAvgPool1d as AdaptiveAvgPool1d
@@ -169,6 +172,7 @@ from fnn.layers import FractionalMaxPool3d as FractionalMaxPool3d
 from fnn.layers import GatedLinearUnit as GatedLinearUnit
 from fnn.layers import GradientReversal as GradientReversal
 from fnn.layers import GroupNorm as GroupNorm
+from fnn.layers import GRUCell as GRUCell
 from fnn.layers import HardShrink as HardShrink
 from fnn.layers import Hardshrink as Hardshrink
 from fnn.layers import HardTanh as HardTanh
@@ -198,6 +202,7 @@ from fnn.layers import LookupTable as LookupTable
 from fnn.layers import LPPool1d as LPPool1d
 from fnn.layers import LPPool2d as LPPool2d
 from fnn.layers import LPPool3d as LPPool3d
+from fnn.layers import LSTMCell as LSTMCell
 from fnn.layers import MapTable as MapTable
 from fnn.layers import MaskedSelect as MaskedSelect
 from fnn.layers import MaskZero as MaskZero
@@ -233,6 +238,7 @@ from fnn.layers import Replicate as Replicate
 from fnn.layers import ReplicationPad2d as ReplicationPad2d
 from fnn.layers import ReplicationPad3d as ReplicationPad3d
 from fnn.layers import Reshape as Reshape
+from fnn.layers import RNNCell as RNNCell
 from fnn.layers import RReLU as RReLU
 from fnn.layers import Select as Select
 from fnn.layers import SelectTable as SelectTable

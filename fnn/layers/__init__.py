@@ -72,6 +72,9 @@ from fnn.layers._batch_norm import BatchNorm3d as BatchNorm3d
 from fnn.layers._batch_norm import BatchNormalization as BatchNormalization
 from fnn.layers._batch_norm import SpatialBatchNormalization as SpatialBatchNormalization
 from fnn.layers._batch_norm import VolumetricBatchNormalization as VolumetricBatchNormalization
+from fnn.layers._cells import GRUCell as GRUCell
+from fnn.layers._cells import LSTMCell as LSTMCell
+from fnn.layers._cells import RNNCell as RNNCell
 from fnn.layers._composite import CReLU as CReLU
 from fnn.layers._composite import LayerNormalization as LayerNormalization
 from fnn.layers._composite import Maxout as Maxout
@@ -168,6 +171,9 @@ from fnn.layers._pool_extra import SpatialFractionalMaxPooling as SpatialFractio
 from fnn.layers._pool_extra import TemporalDynamicKMaxPooling as TemporalDynamicKMaxPooling
 from fnn.layers._pool_extra import VolumetricDilatedMaxPooling as VolumetricDilatedMaxPooling
 from fnn.layers._pool_extra import VolumetricFractionalMaxPooling as VolumetricFractionalMaxPooling
+from fnn.layers._recurrent import GRU as GRU
+from fnn.layers._recurrent import LSTM as LSTM
+from fnn.layers._recurrent import RNN as RNN
 from fnn.layers._reduction import Abs as Abs
 from fnn.layers._reduction import Clamp as Clamp
 from fnn.layers._reduction import Exp as Exp
