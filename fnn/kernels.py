@@ -66,6 +66,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from fnn.core._sharded import is_batch_sharded
+
 __all__ = [
     "IMPLS",
     "block_width",
@@ -316,6 +318,8 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
         return toeplitz(x, w)
     if not use_toeplitz(x.shape, w.shape, s, d, groups) or min(v for pair in p for v in pair) < 0:
         return xla(x, w)
+    if is_batch_sharded(x):  # its reshapes merge the batch, which an Explicit mesh shards: XLA's conv
+        return xla(x, w)
     return lax.platform_dependent(x, w, cpu=toeplitz, default=xla)
 
 
@@ -467,6 +471,8 @@ def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding:
     xla = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, window, strides, padding)
     taps = lambda x: max_pool(x, window, strides, padding)
     if impl == "xla" or (impl == "auto" and not use_max_taps(window, strides)):
+        return xla(x)
+    if impl == "auto" and is_batch_sharded(x):  # the taps' reshapes merge the batch, sharded on an Explicit mesh
         return xla(x)
     if impl == "toeplitz":
         return taps(x)

@@ -43,6 +43,7 @@ from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, NonFiniteError
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
+from fnn.train._sharding import check_mesh, check_single_process, replicate
 from fnn.train._state import TrainState, copy_tree, zero_running
 from fnn.train._step import epoch_kernel, permutation, steps_per_epoch
 
@@ -71,6 +72,7 @@ class _Plan:
     perm_fn: Callable  # (rng, epoch) -> that epoch's permutation
     tqdm: Any  # the progress bar's class; None for no bar
     refresh_seconds: float
+    mesh: Any = None  # data parallelism: data, carry and permutations replicated on it
 
 
 @dataclasses.dataclass
@@ -106,6 +108,8 @@ def fit(
     refresh_seconds: float = 0.5,
     on_epoch: Callable[[TrainState, dict[str, float]], bool | None] | None = None,
     guard_nonfinite: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
+    data_axis: str = "data",
 ) -> TrainState:
     """Trains ``model`` on ``data`` with mini-batch gradient steps; returns the final :class:`TrainState`.
 
@@ -140,6 +144,13 @@ def fit(
         ``{name: value}``; return True to stop.
       guard_nonfinite: keep the last finite state (below), at the cost of one select over params
         and optimizer state per step (it shows only for tiny models; see ``bench/README.md``).
+      mesh: data parallelism on this :class:`jax.sharding.Mesh` (one process): ``batch_size`` is
+        the global batch, each batch is sharded over ``data_axis`` (``batch_size`` and, with
+        ``eval_data``, ``eval_batch_size`` must divide by its devices); params, state, optimizer
+        state and the data are replicated once, before the first step. XLA partitions the one
+        compiled step; BatchNorm statistics stay global, so the numbers are those of ``fit``
+        without a mesh (up to the order of float sums).
+      data_axis: the mesh axis the batch is split over.
 
     Returns:
       The final :class:`TrainState` (``.params``, ``.state``, ``.opt_state``, ``.history``).
@@ -167,18 +178,25 @@ def fit(
     >>> int(ts.epoch), int(ts.step), bool(ts.history['loss'][-1] < 1e-3)
     (20, 80, True)
     """
+    check_single_process("fit")
     data, eval_data, metric_items, spe = _check_arguments(
         data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics)
+    if mesh is not None:
+        check_mesh("fit", mesh, data_axis, batch_size=batch_size,
+                   **({} if eval_data is None else {"eval_batch_size": eval_batch_size}))
     ts = _initial_state(model, optimizer, data, metric_items, rng, params, state, resume)
     loop = _start(ts, spe, len(data), batch_size, drop_last)
+    if mesh is not None:  # placed once: every step then reads and writes these layouts
+        loop.carry, data, eval_data = replicate((loop.carry, data, eval_data), mesh)
     gather, kernel, traces = epoch_kernel(model, criterion, optimizer, metric_items, batch_size, len(data),
-                                          not drop_last, ts.rng_impl, guard_nonfinite)
+                                          not drop_last, ts.rng_impl, guard_nonfinite, mesh, data_axis)
     plan = _Plan(
         data=data, eval_data=eval_data, eval_batch_size=eval_batch_size, epochs=epochs, steps=spe, max_steps=max_steps,
         shuffle=shuffle, metrics=metric_items, guard_nonfinite=guard_nonfinite, rng_impl=ts.rng_impl, gather=gather,
         kernel=kernel, traces=traces, perm_fn=permutation(len(data), ts.rng_impl),
-        eval_fn=None if eval_data is None else make_eval_step(model, criterion, metric_items),
-        tqdm=_tqdm() if progress else None, refresh_seconds=refresh_seconds,
+        eval_fn=None if eval_data is None else make_eval_step(model, criterion, metric_items, mesh=mesh,
+                                                              data_axis=data_axis),
+        tqdm=_tqdm() if progress else None, refresh_seconds=refresh_seconds, mesh=mesh,
     )
     _train(plan, loop, on_epoch)
     return _state_now(plan, loop)
@@ -277,6 +295,8 @@ def _run_epoch(plan: _Plan, loop: _Loop) -> dict[str, float] | None:
         perm = plan.perm_fn(loop.carry[3], 0 if plan.shuffle == "once" else loop.epoch)
     else:
         perm = jnp.arange(len(plan.data))
+    if plan.mesh is not None:
+        perm = replicate(perm, plan.mesh)
     bar = _open_bar(plan, loop)
     try:
         complete = _run_steps(plan, loop, perm, bar)
@@ -319,7 +339,8 @@ def _end_epoch(plan: _Plan, loop: _Loop, run: Mapping[str, np.ndarray]) -> dict[
         logs.update({f"eval_{k}": v for k, v in ev.items()})
     for k, v in logs.items():
         loop.history[k] = np.append(loop.history.get(k, np.zeros((0,))), v)
-    loop.carry = loop.carry[:5] + (zero_running(plan.metrics),)
+    running = zero_running(plan.metrics)
+    loop.carry = loop.carry[:5] + (running if plan.mesh is None else replicate(running, plan.mesh),)
     loop.epoch, loop.pos = loop.epoch + 1, 0
     return logs
 
