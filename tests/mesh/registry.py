@@ -72,12 +72,13 @@ class Prepared:
     x: Any
     shape: Any
     dtype: Any
+    seed: int  # the train-mode key is fold_in(key, seed), whichever subset of cases runs
 
 
-def prepare(case: Case) -> Prepared:
+def prepare(case: Case, seed: int = 0) -> Prepared:
     x = case_input(case)
     floating = any(jnp.issubdtype(a.dtype, jnp.floating) for a in jax.tree.leaves(x))
-    return Prepared(case, case.make(), x, _shape_of(x, case.batched), jnp.float32 if floating else None)
+    return Prepared(case, case.make(), x, _shape_of(x, case.batched), jnp.float32 if floating else None, seed)
 
 
 def init_all(items: list[Prepared]) -> list[tuple[Any, Any]]:
@@ -110,7 +111,7 @@ def forward_all(items: list[Prepared], variables):
         outs = []
         for i, (p, (params, state), x) in enumerate(zip(items, variables, xs, strict=True)):
             out, _ = p.model.stateful.apply(params, state, x, train=False)
-            key = jax.random.fold_in(rng, i)
+            key = jax.random.fold_in(rng, p.seed)
             outs.append((out, p.model.stateful.apply(params, state, x, rng=key, train=True)) if train[i] else out)
         return outs
     return jax.jit(f)
@@ -134,23 +135,27 @@ def _compare(items, ref, got, where) -> list[str]:
     return problems
 
 
-def run_chunk(items: list[Prepared], meshes) -> list[str]:
-    """Problems found: one line per case and mesh whose sharded result differs from the unsharded one."""
+def run_chunk(items: list[Prepared], plans) -> list[str]:
+    """Problems found: one line per case and mesh whose sharded result differs from the unsharded one.
+
+    ``plans``: ``[(mesh, indices)]``, the chunk's items (by index) to run on each mesh; the
+    unsharded reference is computed once for all of them.
+    """
     variables = init_all(items)
     ref = forward_all(items, variables)(variables, [p.x for p in items], jax.random.key(1))
     problems = []
-    for mesh in meshes:
+    for mesh, indices in plans:
+        sub, sub_vars, sub_ref = [items[i] for i in indices], [variables[i] for i in indices], [ref[i] for i in indices]
+        if not sub:
+            continue
         where = f"an {mesh.axis_types[0].name} mesh"
         try:
-            got = forward_all(items, variables)(*_place(items, variables, mesh))
-        except Exception as e:  # noqa: BLE001 - rerun one by one to name the case
-            if len(items) == 1:
-                problems.append(f"{items[0].case.test_id} on {where}: {type(e).__name__}: {str(e)[:300]}")
-            else:
-                for i, p in enumerate(items):
-                    problems += run_one_on(p, variables[i], ref[i], mesh, where)
+            got = forward_all(sub, sub_vars)(*_place(sub, sub_vars, mesh))
+        except Exception:  # noqa: BLE001 - rerun one by one to name the case
+            for p, v, r in zip(sub, sub_vars, sub_ref, strict=True):
+                problems += run_one_on(p, v, r, mesh, where)
             continue
-        problems += _compare(items, ref, got, where)
+        problems += _compare(sub, sub_ref, got, where)
     return problems
 
 
