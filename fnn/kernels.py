@@ -66,8 +66,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from fnn.core._sharded import is_batch_sharded
-
 __all__ = [
     "IMPLS",
     "block_width",
@@ -272,6 +270,13 @@ def conv2d_toeplitz(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilat
     return y[..., :wo] if nb * wb != wo else y
 
 
+def _batch_sharded(x: Array) -> bool:
+    """Whether ``x``'s leading dim is sharded over a mesh axis in its type (an Explicit mesh; this module
+    imports nothing from fnn, so it does not use ``fnn.core._sharded``)."""
+    spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None)
+    return bool(spec) and spec[0] is not None
+
+
 def _lax_conv(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int) -> Array:
     return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation,
                                     dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
@@ -318,7 +323,7 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
         return toeplitz(x, w)
     if not use_toeplitz(x.shape, w.shape, s, d, groups) or min(v for pair in p for v in pair) < 0:
         return xla(x, w)
-    if is_batch_sharded(x):  # its reshapes merge the batch, which an Explicit mesh shards: XLA's conv
+    if _batch_sharded(x):  # its reshapes merge the batch, which an Explicit mesh shards: XLA's conv
         return xla(x, w)
     return lax.platform_dependent(x, w, cpu=toeplitz, default=xla)
 
@@ -472,7 +477,7 @@ def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding:
     taps = lambda x: max_pool(x, window, strides, padding)
     if impl == "xla" or (impl == "auto" and not use_max_taps(window, strides)):
         return xla(x)
-    if impl == "auto" and is_batch_sharded(x):  # the taps' reshapes merge the batch, sharded on an Explicit mesh
+    if impl == "auto" and _batch_sharded(x):  # the taps' reshapes merge the batch, sharded on an Explicit mesh
         return xla(x)
     if impl == "toeplitz":
         return taps(x)

@@ -53,7 +53,7 @@ def batch_sharding(mesh: Mesh, axis: str = "data") -> NamedSharding:
     >>> import jax, fnn
     >>> mesh = jax.make_mesh((1,), ("data",))
     >>> fnn.train.batch_sharding(mesh).spec
-    PartitionSpec('data',)
+    P('data',)
     """
     _check_axis("batch_sharding", mesh, axis)
     return NamedSharding(mesh, P(axis))
@@ -72,7 +72,7 @@ def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
     >>> import jax, jax.numpy as jnp, fnn
     >>> mesh = jax.make_mesh((1,), ("data",))
     >>> fnn.replicate({"w": jnp.ones((2, 3))}, mesh)["w"].sharding.spec
-    PartitionSpec()
+    P()
     """
     _check_axis("replicate", mesh, None)
     return jax.device_put(tree, NamedSharding(mesh, P()))
@@ -93,7 +93,7 @@ def shard_batch(tree: PyTree, mesh: Mesh, axis: str = "data") -> PyTree:
     >>> import jax, jax.numpy as jnp, fnn
     >>> mesh = jax.make_mesh((1,), ("data",))
     >>> fnn.shard_batch(jnp.ones((4, 3)), mesh, "data").sharding.spec
-    PartitionSpec('data',)
+    P('data',)
     """
     _check_axis("shard_batch", mesh, axis)
     k = axis_devices(mesh, axis)
