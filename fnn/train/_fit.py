@@ -15,10 +15,22 @@ run needs without giving up the single compile:
 * The train step donates params, state and optimizer state (``donate_argnums``): the
   update happens in place.
 * A non-finite loss or gradient stops training with :class:`~fnn.errors.NonFiniteError`,
-  without a host sync per step (see :func:`fit`).
+  without a host sync per step: the step function records the first step whose loss or
+  gradient norm is not finite and (``guard_nonfinite=True``) refuses its update and every
+  later one; the trainer reads the record when the bar refreshes and at the end of each
+  epoch, then raises naming the epoch, the step and the value. ``error.train_state`` is the
+  state after the last finite step (with ``guard_nonfinite=False``: the state when it was
+  found, possibly NaN).
 * Per-epoch loss and metrics are returned as data (``TrainState.history``), a tqdm bar shows
   the running loss, optax schedules work (their step count lives in the optimizer state),
   and everything needed to resume bit-identically is a pytree of arrays (:class:`TrainState`).
+
+More than one device: with ``mesh=``, ``batch_size`` is the global batch and each batch is
+sharded over ``data_axis`` (``batch_size`` and, with ``eval_data``, ``eval_batch_size`` must
+divide by its devices); params, state, optimizer state and the data are replicated once,
+before the first step (:mod:`fnn.train._sharding`). XLA partitions the one compiled step;
+BatchNorm statistics stay global, so the numbers are those of ``fit`` without a mesh (up to the
+order of float sums). One process only: ``jax.process_count() > 1`` is a ``ConfigError``.
 
 The pieces: ``_check_arguments``, ``_initial_state`` (fresh or resumed) and ``_start`` (the
 host's counters) run once; then ``_train`` runs ``_run_epoch`` (``_run_steps`` under a progress
@@ -108,8 +120,7 @@ def fit(
     refresh_seconds: float = 0.5,
     on_epoch: Callable[[TrainState, dict[str, float]], bool | None] | None = None,
     guard_nonfinite: bool = True,
-    mesh: jax.sharding.Mesh | None = None,
-    data_axis: str = "data",
+    mesh: jax.sharding.Mesh | None = None, data_axis: str = "data",
 ) -> TrainState:
     """Trains ``model`` on ``data`` with mini-batch gradient steps; returns the final :class:`TrainState`.
 
@@ -144,13 +155,9 @@ def fit(
         ``{name: value}``; return True to stop.
       guard_nonfinite: keep the last finite state (below), at the cost of one select over params
         and optimizer state per step (it shows only for tiny models; see ``bench/README.md``).
-      mesh: data parallelism on this :class:`jax.sharding.Mesh` (one process): ``batch_size`` is
-        the global batch, each batch is sharded over ``data_axis`` (``batch_size`` and, with
-        ``eval_data``, ``eval_batch_size`` must divide by its devices); params, state, optimizer
-        state and the data are replicated once, before the first step. XLA partitions the one
-        compiled step; BatchNorm statistics stay global, so the numbers are those of ``fit``
-        without a mesh (up to the order of float sums).
-      data_axis: the mesh axis the batch is split over.
+      mesh, data_axis: data parallelism on this :class:`jax.sharding.Mesh` (one process): each
+        global batch is sharded over the mesh axis ``data_axis`` (see "More than one device" at
+        the top of this module).
 
     Returns:
       The final :class:`TrainState` (``.params``, ``.state``, ``.opt_state``, ``.history``).
@@ -158,12 +165,7 @@ def fit(
     Keys: with ``key`` the training key, step ``s`` runs the model with ``fold_in(fold_in(key, 0),
     s)``, epoch ``e`` is shuffled by ``permutation(fold_in(fold_in(key, 1), e), n)``: resuming replays.
 
-    Non-finite values are found without a host sync per step: the step function records the
-    first step whose loss or gradient norm is not finite and (``guard_nonfinite=True``) refuses
-    its update and every later one; the trainer reads the record when the bar refreshes and at
-    the end of each epoch, then raises :class:`~fnn.errors.NonFiniteError` naming the epoch, the
-    step and the value. ``error.train_state`` is the state after the last finite step (with
-    ``guard_nonfinite=False``: the state when it was found, possibly NaN).
+    Non-finite values: see "A non-finite loss or gradient" at the top of this module.
 
     Raises:
       NonFiniteError: the loss or the gradient became NaN or infinite.
@@ -178,12 +180,8 @@ def fit(
     >>> int(ts.epoch), int(ts.step), bool(ts.history['loss'][-1] < 1e-3)
     (20, 80, True)
     """
-    check_single_process("fit")
     data, eval_data, metric_items, spe = _check_arguments(
-        data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics)
-    if mesh is not None:
-        check_mesh("fit", mesh, data_axis, batch_size=batch_size,
-                   **({} if eval_data is None else {"eval_batch_size": eval_batch_size}))
+        data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics, mesh, data_axis)
     ts = _initial_state(model, optimizer, data, metric_items, rng, params, state, resume)
     loop = _start(ts, spe, len(data), batch_size, drop_last)
     if mesh is not None:  # placed once: every step then reads and writes these layouts
@@ -205,14 +203,19 @@ def fit(
 # --------------------------------------------------------------------------- before the first step
 
 
-def _check_arguments(data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics):
+def _check_arguments(data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics,
+                     mesh=None, data_axis="data"):
     """``(data, eval_data, metrics, steps per epoch)`` once every argument is known to be sane."""
+    check_single_process("fit")
     data, eval_data = as_dataset(data, "data"), None if eval_data is None else as_dataset(eval_data, "eval_data")
     n = len(data)
     ints("fit", 1, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size)
     ints("fit", 1, **({} if max_steps is None else {"max_steps": max_steps}))
     if shuffle not in (True, False, "once"):
         raise ConfigError(f"fit: shuffle must be True, False or 'once', got {shuffle!r}")
+    if mesh is not None:
+        check_mesh("fit", mesh, data_axis, batch_size=batch_size,
+                   **({} if eval_data is None else {"eval_batch_size": eval_batch_size}))
     spe = steps_per_epoch(n, batch_size, drop_last)
     if spe == 0:
         raise ConfigError(f"fit: batch_size={batch_size} exceeds the {n} examples and drop_last=True leaves no step")
