@@ -146,6 +146,9 @@ class EvalStep:
 
     def __call__(self, params: Any, state: Any, x: Any, y: Any) -> dict[str, jax.Array]:
         ds = Dataset(x, y)
+        if self.mesh is not None:
+            check_mesh("EvalStep", self.mesh, self.axis, batch_size=len(ds))
+            params, state, ds = replicate((params, state, ds), self.mesh)
         sums = self.kernel(len(ds), len(ds))(params, state, ds.x, ds.y, 0, self.zeros())
         count = sums.pop("count")
         return {k: v / count for k, v in sums.items()}
