@@ -349,13 +349,16 @@ from fnn.train import StochasticGradient as StochasticGradient
 from fnn.train import TensorBoardLogger as TensorBoardLogger
 from fnn.train import TrainState as TrainState
 from fnn.train import accuracy as accuracy
+from fnn.train import ensemble_init as ensemble_init
 from fnn.train import evaluate as evaluate
 from fnn.train import fit as fit
 from fnn.train import load_train_state as load_train_state
 from fnn.train import make_eval_step as make_eval_step
 from fnn.train import make_train_step as make_train_step
 from fnn.train import plot_history as plot_history
+from fnn.train import replicate as replicate
 from fnn.train import save_train_state as save_train_state
+from fnn.train import shard_batch as shard_batch
 
 # Every layer and container constructor in fnn.layers, and every criterion in fnn.criteria
 # (torch7 and PyTorch names alike), found by reflection: each is in a conformance registry.

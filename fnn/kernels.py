@@ -270,6 +270,13 @@ def conv2d_toeplitz(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilat
     return y[..., :wo] if nb * wb != wo else y
 
 
+def _batch_sharded(x: Array) -> bool:
+    """Whether ``x``'s leading dim is sharded over a mesh axis in its type (an Explicit mesh; this module
+    imports nothing from fnn, so it does not use ``fnn.core._sharded``)."""
+    spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None)
+    return bool(spec) and spec[0] is not None
+
+
 def _lax_conv(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int) -> Array:
     return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation,
                                     dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
@@ -315,6 +322,8 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
             raise ValueError("conv2d: the Toeplitz form takes one group; use impl='xla'")
         return toeplitz(x, w)
     if not use_toeplitz(x.shape, w.shape, s, d, groups) or min(v for pair in p for v in pair) < 0:
+        return xla(x, w)
+    if _batch_sharded(x):  # its reshapes merge the batch, which an Explicit mesh shards: XLA's conv
         return xla(x, w)
     return lax.platform_dependent(x, w, cpu=toeplitz, default=xla)
 
@@ -467,6 +476,8 @@ def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding:
     xla = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, window, strides, padding)
     taps = lambda x: max_pool(x, window, strides, padding)
     if impl == "xla" or (impl == "auto" and not use_max_taps(window, strides)):
+        return xla(x)
+    if impl == "auto" and _batch_sharded(x):  # the taps' reshapes merge the batch, sharded on an Explicit mesh
         return xla(x)
     if impl == "toeplitz":
         return taps(x)

@@ -31,6 +31,7 @@ NAMES = [
     "02_linear_forward_backward.ipynb",
     "03_lenet_mnist.ipynb",
     "04_logistic_unit_and_sgd.ipynb",
+    "05_vmap_and_sharding.ipynb",
 ]
 MAX_BYTES = 1_000_000
 

@@ -129,7 +129,6 @@ from fnn.layers._lookup import lookup_weight as lookup_weight
 from fnn.layers._misc import Collapse as Collapse
 from fnn.layers._misc import Constant as Constant
 from fnn.layers._misc import OneHot as OneHot
-from fnn.layers._misc import TemporalDynamicKMaxPooling as TemporalDynamicKMaxPooling
 from fnn.layers._noise import GradientReversal as GradientReversal
 from fnn.layers._noise import L1Penalty as L1Penalty
 from fnn.layers._noise import RReLU as RReLU

@@ -38,6 +38,7 @@ import numpy as np
 from jax.experimental import checkify
 
 from fnn.core import Initializer, Module, expect_array, leaf, normal
+from fnn.core import _sharded as sharded
 from fnn.core._args import boolean, check_number, int_arg
 from fnn.errors import ConfigError, DTypeError, IndexRangeError
 
@@ -126,7 +127,7 @@ def _lookup(
         return jnp.where(idx < 0, n, idx)
 
     def gather(table, idx):
-        return jnp.take(table, idx, axis=0, mode="fill", fill_value=jnp.nan)
+        return sharded.take_rows(table, idx, mode="fill", fill_value=jnp.nan)  # = jnp.take(..., axis=0)
 
     def rows_of(weight, idx):
         rows = gather(weight, idx)
@@ -134,8 +135,8 @@ def _lookup(
             return rows
         s = jnp.ones(idx.shape, weight.dtype)
         if scale_grad_by_freq:
-            counts = jnp.zeros((n,), weight.dtype).at[idx].add(1, mode="drop")
-            s = s / jnp.take(counts, idx, axis=0, mode="fill", fill_value=1)
+            counts = sharded.scatter(jnp.zeros((n,), weight.dtype), idx, 1, "add", mode="drop")
+            s = s / sharded.take_rows(counts, idx, mode="fill", fill_value=1)
         if padding is not None:
             s = jnp.where(idx == padding, jnp.zeros_like(s), s)
         return _grad_scale(rows, s)
@@ -152,7 +153,7 @@ def _lookup(
         idx = validate_indices(x)
         weight, delta = p["weight"], st["delta"]
         table = jax.lax.stop_gradient(weight + delta)
-        referenced = jnp.zeros((n,), bool).at[idx].set(True, mode="drop")
+        referenced = sharded.scatter(jnp.zeros((n,), bool), idx, True, "set", mode="drop")
         norms = jnp.linalg.norm(table, ord=norm_type, axis=1)
         changed = referenced & (norms > max_norm)
         scale = jnp.where(changed, max_norm / (norms + 1e-7), jnp.ones_like(norms))

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 
 from fnn.core import Module, each_concrete, expect_array, format_shape, is_shape, leaf
+from fnn.core import _sharded as sharded
 from fnn.core._args import int_arg, opt_int_arg, sizes_arg
 from fnn.errors import ConfigError, ShapeError
 
@@ -99,7 +100,7 @@ def View(*sizes: int | Sequence[int], num_input_dims: int | None = None) -> Modu
         f"nn.View({', '.join(str(s) for s in size)})",
         "View",
         out_shape,
-        lambda x: jnp.reshape(x, out_shape(x.shape)),
+        lambda x: sharded.reshape(x, out_shape(x.shape)),
         {"sizes": size, "num_input_dims": nid},
     )
 
@@ -146,7 +147,7 @@ def Reshape(*sizes: int | Sequence[int], batch_mode: bool | None = None) -> Modu
         f"nn.Reshape({_x(size)})",
         "Reshape",
         out_shape,
-        lambda x: jnp.reshape(x, out_shape(x.shape)),
+        lambda x: sharded.reshape(x, out_shape(x.shape)),
         {"sizes": size, "batch_mode": batch_mode},
     )
 
@@ -422,7 +423,7 @@ def Flatten(start_dim: int = 1, end_dim: int = -1) -> Module:
         "nn.Flatten",
         "Flatten",
         out_shape,
-        lambda x: jnp.reshape(x, out_shape(x.shape)),
+        lambda x: sharded.reshape(x, out_shape(x.shape)),
         {"start_dim": s0, "end_dim": e0},
     )
 
@@ -454,7 +455,7 @@ def Unflatten(dim: int, unflattened_size: Sequence[int]) -> Module:
         "nn.Unflatten",
         "Unflatten",
         out_shape,
-        lambda x: jnp.reshape(x, out_shape(x.shape)),
+        lambda x: sharded.reshape(x, out_shape(x.shape)),
         {"dim": d0, "unflattened_size": size},
     )
 

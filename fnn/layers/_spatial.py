@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from fnn.core import Module, format_shape, is_shape, leaf
+from fnn.core import _sharded as sharded
 from fnn.core._args import ints, is_int
 from fnn.errors import ConfigError, ShapeError
 from fnn.layers import _windows as win
@@ -39,6 +40,13 @@ def _pads(layer: str, left: int, right: int | None, top: int | None, bottom: int
     return int(left), int(right), int(top), int(bottom)
 
 
+def _edge_pad(x: Any, axis: int, lo: int, hi: int) -> Any:
+    """``x`` with its first and last slice along ``axis`` repeated ``lo`` and ``hi`` times."""
+    n = x.shape[axis]
+    first, last = lax.slice_in_dim(x, 0, 1, axis=axis), lax.slice_in_dim(x, n - 1, n, axis=axis)
+    return jnp.concatenate([jnp.repeat(first, lo, axis=axis), x, jnp.repeat(last, hi, axis=axis)], axis=axis)
+
+
 def _pad_layer(layer: str, kind: str, pads: tuple[int, int, int, int], mode: str, name: str) -> Module:
     left, right, top, bottom = pads
 
@@ -59,6 +67,8 @@ def _pad_layer(layer: str, kind: str, pads: tuple[int, int, int, int], mode: str
         if mode == "constant":  # lax.pad crops with negative widths
             widths = [(0, 0, 0)] * (x.ndim - 2) + [(top, bottom, 0), (left, right, 0)]
             return lax.pad(x, jnp.zeros((), x.dtype), widths)
+        if mode == "edge":  # jnp.pad slices every axis, the sharded batch too: pad the last two only
+            return _edge_pad(_edge_pad(x, -1, left, right), -2, top, bottom)
         return jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)], mode=mode)
 
     config = {"pad_l": left, "pad_r": right, "pad_t": top, "pad_b": bottom}
@@ -191,7 +201,7 @@ def _nearest_integer(x: Any, s: int) -> Any:
     """Integer-scale nearest up-sampling as broadcast + reshape (no gathers, no matrices)."""
     lead, (h, w) = x.shape[:-2], x.shape[-2:]
     y = jnp.broadcast_to(x[..., :, None, :, None], (*lead, h, s, w, s))
-    return jnp.reshape(y, (*lead, h * s, w * s))
+    return sharded.reshape(y, (*lead, h * s, w * s))
 
 
 def SpatialUpSamplingNearest(scale: int) -> Module:

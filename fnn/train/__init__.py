@@ -39,16 +39,23 @@ permutation and reused it; :class:`StochasticGradient` keeps torch7's behaviour)
 * ``_eval.py``: :func:`evaluate`, :func:`accuracy`, :func:`make_eval_step`.
 * ``_torch7.py``: :class:`StochasticGradient` with torch7's fields, :func:`torch7_learning_rate`.
 * ``_plot.py``: :func:`plot_history`.
+* ``_sharding.py``: data parallelism on a device mesh: :func:`replicate`, :func:`shard_batch`,
+  :func:`batch_sharding` (``fit(..., mesh=mesh)`` uses them).
+* ``_ensemble.py``: :func:`ensemble_init` (vmap over init keys) and the per-example-gradient recipe.
 """
 
 from fnn.train._callbacks import Callback as Callback
 from fnn.train._callbacks import CSVLogger as CSVLogger
 from fnn.train._callbacks import TensorBoardLogger as TensorBoardLogger
+from fnn.train._ensemble import ensemble_init as ensemble_init
 from fnn.train._eval import accuracy as accuracy
 from fnn.train._eval import evaluate as evaluate
 from fnn.train._eval import make_eval_step as make_eval_step
 from fnn.train._fit import fit as fit
 from fnn.train._plot import plot_history as plot_history
+from fnn.train._sharding import batch_sharding as batch_sharding
+from fnn.train._sharding import replicate as replicate
+from fnn.train._sharding import shard_batch as shard_batch
 from fnn.train._state import TrainState as TrainState
 from fnn.train._state import load_train_state as load_train_state
 from fnn.train._state import save_train_state as save_train_state

@@ -20,6 +20,7 @@ from fnn.core import Module
 from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError
+from fnn.train._sharding import axis_devices, check_mesh, constrain, replicate, step_shardings
 
 Metrics = tuple[tuple[str, Callable[..., Any]], ...]
 PyTree = Any
@@ -94,16 +95,19 @@ def _zero_sums(criterion: Callable | None, metrics: Metrics) -> dict[str, jax.Ar
 
 
 @functools.lru_cache(maxsize=32)
-def _eval_kernel(model: Module, criterion: Callable | None, metrics: Metrics, batch_size: int, n: int):
-    """``(jitted(params, state, x_all, y_all, i, sums) -> sums, traces)`` for batch ``i`` of ``n`` examples."""
+def _eval_kernel(model: Module, criterion: Callable | None, metrics: Metrics, batch_size: int, n: int,
+                 mesh: jax.sharding.Mesh | None = None, axis: str = "data"):
+    """``(jitted(params, state, x_all, y_all, i, sums) -> sums, traces)`` for batch ``i`` of ``n`` examples
+    (with a ``mesh``: the batch sharded over ``axis``, the sums replicated)."""
     traces = [0]
+    rep, bsh = step_shardings(mesh, axis)
 
     def kernel(params, state, x_all, y_all, i, sums):
         traces[0] += 1
         pos = i * batch_size + jnp.arange(batch_size)
-        mask = pos < n
+        mask = constrain(pos < n, bsh)
         idx = jnp.minimum(pos, n - 1)
-        x, y = take(x_all, idx), take(y_all, idx)
+        x, y = constrain((take(x_all, idx), take(y_all, idx)), bsh)
         out, _ = model.stateful.apply(params, state, x, rng=None, train=False)
         f = sums["count"].dtype
         new = dict(sums)
@@ -114,7 +118,7 @@ def _eval_kernel(model: Module, criterion: Callable | None, metrics: Metrics, ba
             new[name] = sums[name] + jnp.sum(jnp.where(mask, values, jnp.zeros((), f)))
         return new
 
-    return jax.jit(kernel, donate_argnums=(5,)), traces
+    return jax.jit(kernel, donate_argnums=(5,), **({} if mesh is None else {"out_shardings": rep})), traces
 
 
 class EvalStep:
@@ -124,15 +128,17 @@ class EvalStep:
     :func:`evaluate` runs it over a whole dataset in padded batches of one shape.
     """
 
-    def __init__(self, model: Module, criterion: Callable[[Any, Any], Any] | None, metrics: Metrics):
+    def __init__(self, model: Module, criterion: Callable[[Any, Any], Any] | None, metrics: Metrics,
+                 mesh: jax.sharding.Mesh | None = None, axis: str = "data"):
         self.model: Module = model
         self.criterion: Callable[[Any, Any], Any] | None = criterion
         self.metrics: Metrics = metrics
+        self.mesh, self.axis = mesh, axis  # data parallelism: batches sharded over mesh axis ``axis``
         self._traces: dict[tuple[int, int], list[int]] = {}
 
     def kernel(self, batch_size: int, n: int) -> Callable:
         """The jitted ``(params, state, x_all, y_all, i, sums) -> sums`` for batch ``i`` of ``n`` examples."""
-        kernel, traces = _eval_kernel(self.model, self.criterion, self.metrics, batch_size, n)
+        kernel, traces = _eval_kernel(self.model, self.criterion, self.metrics, batch_size, n, self.mesh, self.axis)
         self._traces[(batch_size, n)] = traces
         return kernel
 
@@ -142,6 +148,9 @@ class EvalStep:
 
     def __call__(self, params: Any, state: Any, x: Any, y: Any) -> dict[str, jax.Array]:
         ds = Dataset(x, y)
+        if self.mesh is not None:
+            check_mesh("EvalStep", self.mesh, self.axis, batch_size=len(ds))
+            params, state, ds = replicate((params, state, ds), self.mesh)
         sums = self.kernel(len(ds), len(ds))(params, state, ds.x, ds.y, 0, self.zeros())
         count = sums.pop("count")
         return {k: v / count for k, v in sums.items()}
@@ -153,7 +162,8 @@ class EvalStep:
 
 
 def make_eval_step(
-    model: Module, criterion: Callable | None = None, metrics: Mapping[str, Callable[..., Any]] | Metrics | None = ()
+    model: Module, criterion: Callable | None = None,
+    metrics: Mapping[str, Callable[..., Any]] | Metrics | None = (), *, mesh: jax.sharding.Mesh | None = None, data_axis: str = "data",
 ) -> EvalStep:
     """The evaluation step: ``step(params, state, x, y) -> {name: mean}`` in eval mode.
 
@@ -161,6 +171,7 @@ def make_eval_step(
       model: the model (``state`` is its state, ``()`` leaves when it has none).
       criterion: reported as ``loss`` (the mean of the per-example criterion); None for no loss.
       metrics: ``{name: fn(output, target) -> scalar}``.
+      mesh, data_axis: shard each batch over this mesh axis (params and state replicated).
 
     The step compiles once per batch shape (:func:`evaluate` pads the last batch to keep one).
 
@@ -172,15 +183,20 @@ def make_eval_step(
     ['accuracy']
     """
     items = resolve_metrics(metrics, None) if metrics is not None else ()
-    return EvalStep(model, criterion, items)
+    if mesh is not None:
+        check_mesh("make_eval_step", mesh, data_axis)
+    return EvalStep(model, criterion, items, mesh, data_axis)
 
 
 def run_evaluation(step: EvalStep, params: Any, state: Any, data: Dataset, batch_size: int) -> dict[str, float]:
     """Runs ``step`` over ``data`` in padded batches; returns ``{name: mean over examples}``."""
     n = len(data)
     bs = min(batch_size, n)
+    if step.mesh is not None:  # a multiple of the devices (batch_size is one), padded and masked
+        k = axis_devices(step.mesh, step.axis)
+        bs = min(batch_size, -(-n // k) * k)
     kernel = step.kernel(bs, n)
-    sums = step.zeros()
+    sums = step.zeros() if step.mesh is None else replicate(step.zeros(), step.mesh)
     for i in range(math.ceil(n / bs)):
         sums = kernel(params, state, data.x, data.y, i, sums)
     sums = jax.device_get(sums)
@@ -197,12 +213,16 @@ def evaluate(
     criterion: Criterion | None = None,
     metrics: Mapping[str, Callable[..., Any]] | None = None,
     batch_size: int = 1000,
+    mesh: jax.sharding.Mesh | None = None,
+    data_axis: str = "data",
 ) -> dict[str, float]:
     """Evaluates ``model`` in eval mode over all of ``data``; returns ``{name: mean over examples}``.
 
     ``loss`` (when a criterion is given) is the mean of the per-example criterion; metrics
     default to accuracy for integer targets. The evaluation step compiles once per model,
-    criterion and metrics (the last batch is padded and masked).
+    criterion and metrics (the last batch is padded and masked). With a ``mesh``, each batch is
+    sharded over ``data_axis`` (``batch_size`` must divide by its devices) and params, state and
+    data are replicated.
 
     >>> import jax, jax.numpy as jnp, fnn
     >>> model = fnn.Linear(2, 3)
@@ -215,7 +235,10 @@ def evaluate(
     ints("evaluate", 1, batch_size=batch_size)
     if state is None:
         state = model._empty_state()
-    step = make_eval_step(model, criterion, resolve_metrics(metrics, data.y))
+    if mesh is not None:
+        check_mesh("evaluate", mesh, data_axis, batch_size=batch_size)
+        params, state, data = replicate((params, state, data), mesh)
+    step = make_eval_step(model, criterion, resolve_metrics(metrics, data.y), mesh=mesh, data_axis=data_axis)
     return run_evaluation(step, params, state, data, batch_size)
 
 

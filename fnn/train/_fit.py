@@ -15,10 +15,22 @@ run needs without giving up the single compile:
 * The train step donates params, state and optimizer state (``donate_argnums``): the
   update happens in place.
 * A non-finite loss or gradient stops training with :class:`~fnn.errors.NonFiniteError`,
-  without a host sync per step (see :func:`fit`).
+  without a host sync per step: the step function records the first step whose loss or
+  gradient norm is not finite and (``guard_nonfinite=True``) refuses its update and every
+  later one; the trainer reads the record when the bar refreshes and at the end of each
+  epoch, then raises naming the epoch, the step and the value. ``error.train_state`` is the
+  state after the last finite step (with ``guard_nonfinite=False``: the state when it was
+  found, possibly NaN).
 * Per-epoch loss and metrics are returned as data (``TrainState.history``), a tqdm bar shows
   the running loss, optax schedules work (their step count lives in the optimizer state),
   and everything needed to resume bit-identically is a pytree of arrays (:class:`TrainState`).
+
+More than one device: with ``mesh=``, ``batch_size`` is the global batch and each batch is
+sharded over ``data_axis`` (``batch_size`` and, with ``eval_data``, ``eval_batch_size`` must
+divide by its devices); params, state, optimizer state and the data are replicated once,
+before the first step (:mod:`fnn.train._sharding`). XLA partitions the one compiled step;
+BatchNorm statistics stay global, so the numbers are those of ``fit`` without a mesh (up to the
+order of float sums). One process only: ``jax.process_count() > 1`` is a ``ConfigError``.
 
 The pieces: ``_check_arguments``, ``_initial_state`` (fresh or resumed) and ``_start`` (the
 host's counters) run once; then ``_train`` runs ``_run_epoch`` (``_run_steps`` under a progress
@@ -55,6 +67,7 @@ from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, DataError, NonFiniteError
 from fnn.train._callbacks import call_all, learning_rate, step_interval
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
+from fnn.train._sharding import check_mesh, check_single_process, replicate
 from fnn.train._state import TrainState, copy_tree, zero_running
 from fnn.train._step import epoch_kernel, init_optimizer, permutation, steps_per_epoch
 from fnn.train._stream import BatchStream, batch_rows, is_batch_source, prefetch
@@ -90,6 +103,7 @@ class _Plan:
     partial_kernel: Callable | None = None  # n -> a stream's kernel for a last batch of n < batch_size examples
     callbacks: tuple = ()  # fit's callbacks (see fnn/train/_callbacks.py)
     step_callbacks: tuple = ()  # ((callback, every_steps), ...) of those that want on_step
+    mesh: Any = None  # data parallelism: data, carry and permutations replicated on it
 
 
 @dataclasses.dataclass
@@ -126,6 +140,7 @@ def fit(
     on_epoch: Callable[[TrainState, dict[str, float]], bool | None] | None = None,
     guard_nonfinite: bool = True,
     callbacks: Sequence[Any] = (),
+    mesh: jax.sharding.Mesh | None = None, data_axis: str = "data",
 ) -> TrainState:
     """Trains ``model`` on ``data`` with mini-batch gradient steps; returns the final :class:`TrainState`.
 
@@ -171,6 +186,10 @@ def fit(
         :class:`fnn.train.TensorBoardLogger` log the history). ``on_epoch`` is called after
         ``on_epoch=``'s function; either returning True stops training.
 
+      mesh, data_axis: data parallelism on this :class:`jax.sharding.Mesh` (one process): each
+        global batch is sharded over the mesh axis ``data_axis`` (see "More than one device" at
+        the top of this module).
+
     The history holds ``loss``, the metrics, ``eval_*`` and, when the optimizer state carries it
     (``optax.inject_hyperparams``), ``lr``: the learning rate of the epoch's last step. Optimizers
     that take the loss (``optax.contrib.reduce_on_plateau``) receive each step's as ``value=``.
@@ -195,7 +214,7 @@ def fit(
     """
     plan, ts, loop = _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params, state, resume,
                               eval_data, eval_batch_size, metrics, drop_last, shuffle, max_steps, progress,
-                              refresh_seconds, guard_nonfinite, callbacks)
+                              refresh_seconds, guard_nonfinite, callbacks, mesh, data_axis)
     call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
     _train(plan, loop, on_epoch)
     final = _state_now(plan, loop)
@@ -208,25 +227,33 @@ def fit(
 
 def _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params, state, resume, eval_data,
              eval_batch_size, metrics, drop_last, shuffle, max_steps, progress, refresh_seconds, guard_nonfinite,
-             callbacks) -> tuple[_Plan, TrainState, _Loop]:
+             callbacks, mesh, data_axis) -> tuple[_Plan, TrainState, _Loop]:
     """Everything :func:`fit` fixes before its first step: the plan, the initial state and the loop."""
     stream = BatchStream(data) if is_batch_source(data) else None
+    if stream is not None and mesh is not None:
+        raise ConfigError("fit: a batch source cannot be combined with mesh= yet; give in-memory data, or shard "
+                          "each batch with fnn.shard_batch in a loop around fnn.make_train_step(..., mesh=mesh)")
     if stream is not None:  # the first batch stands for the data: shapes, dtypes, default metrics
         data, batch_size = Dataset(*stream.first()), batch_size or batch_rows(stream.first()[0])
     batch_size = 32 if batch_size is None else batch_size
     data, eval_data, metric_items, spe = _check_arguments(
-        data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics, stream)
+        data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics, stream, mesh,
+        data_axis)
     n = batch_size if stream is not None else len(data)  # a stream's step sees one batch: its own "data"
     ts = _initial_state(model, optimizer, data, metric_items, rng, params, state, resume)
     loop = _start(ts, spe, n, batch_size, drop_last)
+    if mesh is not None:  # placed once: every step then reads and writes these layouts
+        loop.carry, data, eval_data = replicate((loop.carry, data, eval_data), mesh)
     gather, kernel, traces = epoch_kernel(model, criterion, optimizer, metric_items, batch_size, n,
-                                          stream is None and not drop_last, ts.rng_impl, guard_nonfinite)
+                                          stream is None and not drop_last, ts.rng_impl, guard_nonfinite, mesh,
+                                          data_axis)
     plan = _Plan(
         data=data, eval_data=eval_data, eval_batch_size=eval_batch_size, epochs=epochs, steps=spe, max_steps=max_steps,
         shuffle=shuffle, metrics=metric_items, guard_nonfinite=guard_nonfinite, rng_impl=ts.rng_impl, gather=gather,
         kernel=kernel, traces=traces, perm_fn=permutation(n, ts.rng_impl),
-        eval_fn=None if eval_data is None else make_eval_step(model, criterion, metric_items),
-        tqdm=_tqdm() if progress else None, refresh_seconds=refresh_seconds,
+        eval_fn=None if eval_data is None else make_eval_step(model, criterion, metric_items, mesh=mesh,
+                                                              data_axis=data_axis),
+        tqdm=_tqdm() if progress else None, refresh_seconds=refresh_seconds, mesh=mesh,
         callbacks=tuple(callbacks), step_callbacks=tuple(step_interval(callbacks)),
         stream=stream, batch_size=batch_size, drop_last=drop_last,
         partial_kernel=functools.partial(epoch_kernel, model, criterion, optimizer, metric_items, batch_size,
@@ -236,16 +263,20 @@ def _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params,
 
 
 def _check_arguments(data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics,
-                     stream: BatchStream | None = None):
+                     stream: BatchStream | None = None, mesh=None, data_axis="data"):
     """``(data, eval_data, metrics, steps per epoch)`` once every argument is known to be sane.
 
     A stream's steps per epoch are its ``len()`` (None when it has none); it is never shuffled by fit."""
+    check_single_process("fit")
     data, eval_data = as_dataset(data, "data"), None if eval_data is None else as_dataset(eval_data, "eval_data")
     n = len(data)
     ints("fit", 1, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size)
     ints("fit", 1, **({} if max_steps is None else {"max_steps": max_steps}))
     if shuffle not in (True, False, "once"):
         raise ConfigError(f"fit: shuffle must be True, False or 'once', got {shuffle!r}")
+    if mesh is not None:
+        check_mesh("fit", mesh, data_axis, batch_size=batch_size,
+                   **({} if eval_data is None else {"eval_batch_size": eval_batch_size}))
     if stream is not None:
         if n > batch_size:
             raise ConfigError(f"fit: the data source's first batch has {n} examples, more than batch_size={batch_size}")
@@ -351,6 +382,8 @@ def _run_steps(plan: _Plan, loop: _Loop, bar: Any) -> bool:
         perm = plan.perm_fn(loop.carry[3], 0 if plan.shuffle == "once" else loop.epoch)
     else:
         perm = jnp.arange(len(plan.data))
+    if plan.mesh is not None:
+        perm = replicate(perm, plan.mesh)
     x_all, y_all = plan.data.x, plan.data.y
     last = time.monotonic()
     batch = plan.gather(x_all, y_all, perm, loop.pos)
@@ -427,7 +460,8 @@ def _end_epoch(plan: _Plan, loop: _Loop, run: Mapping[str, np.ndarray]) -> dict[
         logs.update({f"eval_{k}": v for k, v in ev.items()})
     for k, v in logs.items():
         loop.history[k] = np.append(loop.history.get(k, np.zeros((0,))), v)
-    loop.carry = loop.carry[:5] + (zero_running(plan.metrics),)
+    running = zero_running(plan.metrics)
+    loop.carry = loop.carry[:5] + (running if plan.mesh is None else replicate(running, plan.mesh),)
     loop.epoch, loop.pos = loop.epoch + 1, 0
     return logs
 

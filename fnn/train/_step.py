@@ -19,6 +19,7 @@ import optax
 
 from fnn.core import Module
 from fnn.train._eval import Metrics, masked_mean, take
+from fnn.train._sharding import check_mesh, constrain, step_shardings
 
 Criterion = Callable[[Any, Any], jax.Array]
 
@@ -57,7 +58,8 @@ def update(optimizer: optax.GradientTransformation, grads, opt_state, params, lo
 
 
 def make_train_step(
-    model: Module, criterion: Criterion, optimizer: optax.GradientTransformation, *, donate: bool = True
+    model: Module, criterion: Criterion, optimizer: optax.GradientTransformation, *, donate: bool = True,
+    mesh: jax.sharding.Mesh | None = None, data_axis: str = "data",
 ) -> Callable:
     """The jitted train step of the ten-line loop (see :mod:`fnn.train`).
 
@@ -66,6 +68,12 @@ def make_train_step(
       criterion: ``criterion(output, target) -> scalar``.
       optimizer: an optax optimizer.
       donate: donate params, state and optimizer state to the step (updated in place).
+      mesh: data parallelism on this :class:`jax.sharding.Mesh`: the step takes params, state,
+        optimizer state and key replicated, ``x`` and ``y`` sharded over ``data_axis`` (their
+        leading dimension must divide by its devices), and returns everything replicated.
+        Uncommitted arrays are placed on the call; place committed ones with
+        :func:`fnn.replicate` and :func:`fnn.shard_batch`.
+      data_axis: the mesh axis the batch is split over.
 
     Returns:
       ``step(params, state, opt_state, x, y, rng) -> (params, state, opt_state, loss)``, one
@@ -89,7 +97,13 @@ def make_train_step(
         params, opt_state = update(optimizer, grads, opt_state, params, loss)
         return params, new_state, opt_state, loss
 
-    return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
+    donate_argnums = (0, 1, 2) if donate else ()
+    if mesh is None:
+        return jax.jit(step, donate_argnums=donate_argnums)
+    check_mesh("make_train_step", mesh, data_axis)
+    rep, batch = step_shardings(mesh, data_axis)
+    return jax.jit(step, donate_argnums=donate_argnums, in_shardings=(rep, rep, rep, batch, batch, rep),
+                   out_shardings=rep)
 
 
 def steps_per_epoch(n: int, batch_size: int, drop_last: bool = True) -> int:
@@ -121,7 +135,7 @@ def _accumulate(run: dict, metrics: Metrics, ok, step, loss, gnorm, out, y, mask
 
 @functools.lru_cache(maxsize=32)
 def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int, n: int, pad: bool, impl: str,
-                 guard: bool = True):
+                 guard: bool = True, mesh: jax.sharding.Mesh | None = None, axis: str = "data"):
     """The trainer's step on batch ``i`` of the permutation ``perm``, which prefetches batch ``i + 1``.
 
     Returns ``(gather, step, traces)``: ``gather(x_all, y_all, perm, i) -> batch`` (jitted) and
@@ -136,21 +150,25 @@ def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int,
     5-row convolution); gathered by a jitted call of its own, each step pays a second dispatch.
     The batch the step gathers for its successor is an output: materialised, and one dispatch
     per step. The measured costs of each choice are in ``bench/README.md``.
+
+    With a ``mesh``, each batch is sharded over ``axis`` and the carry stays replicated (see
+    :mod:`fnn.train._sharding`): XLA partitions the one step over the devices.
     """
+    rep, bsh = step_shardings(mesh, axis)
     last_batch = steps_per_epoch(n, batch_size, drop_last=not pad) - 1
     traces = [0]
 
-    @jax.jit
+    @functools.partial(jax.jit, **({} if mesh is None else {"out_shardings": bsh}))  # the kernel's layout
     def gather(x_all, y_all, perm, i):
         pos = i * batch_size + jnp.arange(batch_size)
         idx = take(perm, pos % n)  # padding slots re-use real examples (sane BatchNorm statistics)
-        return take(x_all, idx), take(y_all, idx)
+        return constrain((take(x_all, idx), take(y_all, idx)), bsh)
 
     def kernel(carry, batch, x_all, y_all, perm, i):
         traces[0] += 1
         x, y = batch
         params, state, opt_state, rng, step, run = carry
-        mask = (i * batch_size + jnp.arange(batch_size) < n) if pad else None
+        mask = constrain(i * batch_size + jnp.arange(batch_size) < n, bsh) if pad else None
         key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 0), step)
         (loss, (out, new_state)), grads = loss_and_grads(model, criterion, params, state, x, y, key, mask)
         new_params, new_opt = update(optimizer, grads, opt_state, params, loss)
@@ -164,7 +182,8 @@ def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int,
                      step + ok.astype(jnp.int32), new_run)
         return new_carry, gather(x_all, y_all, perm, jnp.minimum(i + 1, last_batch))  # the last step's is unused
 
-    return gather, jax.jit(kernel, donate_argnums=(0,)), traces  # a donated batch costs two copies
+    shardings = {} if mesh is None else {"out_shardings": (rep, bsh)}  # one layout: one compile
+    return gather, jax.jit(kernel, donate_argnums=(0,), **shardings), traces  # a donated batch costs two copies
 
 
 @functools.lru_cache(maxsize=8)
