@@ -69,6 +69,9 @@ def current_path() -> tuple:
     return PATH.get()
 
 
+from fnn.core import _params_check  # noqa: E402  (it reads the context variables above)
+
+
 @contextlib.contextmanager
 def _at(index: int | str, container: Module) -> Iterator[None]:
     token = PATH.set(PATH.get() + (index,))
@@ -245,7 +248,9 @@ class StatefulPair:
     ) -> tuple[Any, State]:
         """Runs the model and returns ``(output, new_state)``; see :meth:`Module.apply`."""
         _check_call(self.module, rng, train)
-        return self.module.apply_fn(params, state, as_input(x), rng=rng, train=train)
+        x = as_input(x)
+        _params_check.check_params(self.module, params, state, x)  # trace time only; cached per input
+        return self.module.apply_fn(params, state, x, rng=rng, train=train)
 
     def __iter__(self) -> Iterator[Callable]:
         return iter((self.init, self.apply))

@@ -43,7 +43,7 @@ from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, NonFiniteError
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
-from fnn.train._state import TrainState, copy_tree, zero_running
+from fnn.train._state import TrainState, copy_tree, resumable, zero_running
 from fnn.train._step import epoch_kernel, permutation, steps_per_epoch
 
 PyTree = Any
@@ -346,7 +346,7 @@ def _nonfinite_error(plan: _Plan, loop: _Loop, run: Mapping[str, np.ndarray]) ->
         "(optax.clip_by_global_norm)."
     )
     err.epoch, err.step, err.loss = epoch, bad, float(run["bad_loss"])
-    err.train_state = _state_now(plan, loop)
+    err.train_state = resumable(_state_now(plan, loop))  # resumes once the data is fixed
     return err
 
 
