@@ -68,15 +68,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_args(epochs: int, batch_size: int, lr: float, n: int | None = None) -> None:
+    """Raises fnn's ConfigError for arguments that cannot train (before any data or compile)."""
+    if epochs < 1:
+        raise fnn.ConfigError(f"train_lenet.py: --epochs must be at least 1, got {epochs}")
+    if batch_size < 1:
+        raise fnn.ConfigError(f"train_lenet.py: --batch-size must be at least 1, got {batch_size}")
+    if not lr > 0:
+        raise fnn.ConfigError(f"train_lenet.py: --lr must be positive, got {lr}")
+    if n is not None and batch_size > n:
+        raise fnn.ConfigError(f"train_lenet.py: --batch-size {batch_size} exceeds the {n} training images")
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     name = "mnist" if args.data else "digits"
     epochs, batch_size, lr = DEFAULTS[name]
-    epochs = args.epochs or epochs
-    batch_size = args.batch_size or batch_size
-    lr = args.lr or lr
+    epochs = epochs if args.epochs is None else args.epochs  # an explicit 0 is an error, not the default
+    batch_size = batch_size if args.batch_size is None else args.batch_size
+    lr = lr if args.lr is None else args.lr
+    check_args(epochs, batch_size, lr)
     start = time.perf_counter()
     train, test = load_mnist(args.data, pad_to=32) if args.data else load_digits(size=32)
+    check_args(epochs, batch_size, lr, len(train))
     print(f"data: {name}, {len(train)} train / {len(test)} test images of {tuple(train.x.shape[1:])}")
     model = lenet5()
     print(model)

@@ -29,8 +29,10 @@ cannot take this input, the check steps aside and the model's own input check re
 >>> try:
 ...     fnn.Linear(784, 20).apply(p10, jnp.ones((2, 784)))
 ... except fnn.ParamsError as e:
-...     print(e)
-nn.Linear(784 -> 20): params['weight'] should be float32[20, 784], got float32[10, 784]
+...     for line in str(e).split("; "):
+...         print(line)
+nn.Linear(784 -> 20): params['bias'] should be float32[20], got float32[10]
+params['weight'] should be float32[20, 784], got float32[10, 784]
 """
 
 from __future__ import annotations

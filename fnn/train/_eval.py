@@ -20,6 +20,7 @@ from fnn.core import Module
 from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError
+from fnn.train._labels import check_labels
 
 Metrics = tuple[tuple[str, Callable], ...]
 PyTree = Any
@@ -210,6 +211,7 @@ def evaluate(
     ['accuracy']
     """
     data = as_dataset(data, "data")
+    check_labels(model, criterion, "evaluate", data=data)  # once, before the first batch
     ints("evaluate", 1, batch_size=batch_size)
     if state is None:
         state = model._empty_state()

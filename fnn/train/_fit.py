@@ -43,6 +43,7 @@ from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, NonFiniteError
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
+from fnn.train._labels import check_labels
 from fnn.train._state import TrainState, copy_tree, resumable, zero_running
 from fnn.train._step import epoch_kernel, permutation, steps_per_epoch
 
@@ -169,6 +170,7 @@ def fit(
     """
     data, eval_data, metric_items, spe = _check_arguments(
         data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics)
+    check_labels(model, criterion, "fit", data=data, eval_data=eval_data)  # once, before the first step
     ts = _initial_state(model, optimizer, data, metric_items, rng, params, state, resume)
     loop = _start(ts, spe, len(data), batch_size, drop_last)
     gather, kernel, traces = epoch_kernel(model, criterion, optimizer, metric_items, batch_size, len(data),
