@@ -157,7 +157,8 @@ def _compare(given: dict, expected: dict) -> list[tuple[tuple, str]]:
             continue
         g_shape, g_dtype = given[path]
         if g_shape != shape or _kind(g_dtype) != _kind(dtype):
-            problems.append((path, f"should be {_fmt(shape, dtype)}, got {_fmt(g_shape, g_dtype)}"))
+            want = g_dtype if _kind(g_dtype) == _kind(dtype) else dtype  # the precision is not compared
+            problems.append((path, f"should be {_fmt(shape, want)}, got {_fmt(g_shape, g_dtype)}"))
     for path, (shape, dtype) in given.items():
         if path not in expected:
             problems.append((path, f"is unexpected ({_fmt(shape, dtype)}; this layer has no such entry)"))

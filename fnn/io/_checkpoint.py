@@ -44,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -257,8 +258,10 @@ def _checked(rec: Any, a: np.ndarray, version: int) -> np.ndarray:
         return a
     if rec.get("raw"):
         a = a.view(jnp.dtype(rec["dtype"]))
-    elif rec["dtype"] != a.dtype.name:
-        raise ValueError(f"the record says {rec['dtype']}, the stored array is {a.dtype.name}")
+        if a.size != math.prod(shape):
+            raise ValueError(f"shape {shape} does not fit the {a.size} stored {rec['dtype']} values")
+    elif rec["dtype"] != a.dtype.name or list(a.shape) != shape:
+        raise ValueError(f"the record says {rec['dtype']}{shape}, the stored array is {a.dtype.name}{list(a.shape)}")
     kinds = {"bool": "b", "int": "i", "float": "f"}
     if rec["kind"] in kinds and a.dtype.kind != kinds[rec["kind"]]:
         raise ValueError(f"a {rec['kind']} stored as {a.dtype.name}")
