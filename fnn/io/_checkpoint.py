@@ -260,7 +260,7 @@ def _checked(rec: Any, a: np.ndarray, version: int) -> np.ndarray:
         a = a.view(jnp.dtype(rec["dtype"]))
         if a.size != math.prod(shape):
             raise ValueError(f"shape {shape} does not fit the {a.size} stored {rec['dtype']} values")
-    elif rec["dtype"] != a.dtype.name or list(a.shape) != shape:
+    elif rec["dtype"] != a.dtype.name or list(a.shape) not in (shape, shape or [1]):  # a 0-d array is stored as [1]
         raise ValueError(f"the record says {rec['dtype']}{shape}, the stored array is {a.dtype.name}{list(a.shape)}")
     kinds = {"bool": "b", "int": "i", "float": "f"}
     if rec["kind"] in kinds and a.dtype.kind != kinds[rec["kind"]]:
