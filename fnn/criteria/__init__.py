@@ -24,7 +24,10 @@ naming the criterion and showing expected vs actual. An out-of-range class index
 :class:`~fnn.IndexRangeError` whenever the target is a concrete array (eager calls,
 ``backward``, ``jax.grad`` w.r.t. the input). Under ``jax.jit`` or ``jax.vmap`` the target is
 abstract and cannot be inspected, so the loss of such a sample is NaN instead (never a
-silently clamped gather); check targets before jitting when in doubt.
+silently clamped gather); check targets before jitting when in doubt. :func:`fnn.fit` and
+:func:`fnn.evaluate` do that for you: they check the labels of the datasets they receive once,
+before the first step, and raise :class:`~fnn.IndexRangeError` (never a NaN loss reported as a
+:class:`~fnn.NonFiniteError`).
 
 One family a file: ``_regression.py`` (point-wise losses), ``_classification.py`` (NLL, cross
 entropy), ``_margin.py``, ``_embedding.py``, ``_combinators.py`` (:func:`MultiCriterion`,
