@@ -89,3 +89,17 @@ def _train_lenet():
 def test_train_lenet_arguments_are_validated(argv, match, tmp_path):
     with pytest.raises(ConfigError, match=match):
         _train_lenet().main(argv + ["--out", str(tmp_path), "--no-progress"])
+
+
+def test_opt_in_checkify_mode_reports_the_bad_index_under_jit():
+    from jax.experimental import checkify
+
+    logp, t = jnp.log(jnp.full((3, 3), 1 / 3)), jnp.array([0, -100, 4])
+    with fnn.criteria.checkify_targets():
+        err, loss = checkify.checkify(jax.jit(NLL))(logp, t)
+    with pytest.raises(checkify.JaxRuntimeError, match=r"class index 4 outside \[0, 3\)"):
+        err.throw()
+    with fnn.criteria.checkify_targets():
+        err, loss = checkify.checkify(jax.jit(NLL))(logp, t.at[2].set(1))  # ignore_index -100 is fine
+    err.throw()
+    assert np.isfinite(float(loss))
