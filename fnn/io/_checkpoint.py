@@ -6,27 +6,39 @@ Every array is stored under its tree path (``params/[3]/weight``,
 file's ``__metadata__`` records the format name and version, the fnn version, the
 step, your ``meta`` dict, the structure of every tree (dicts, lists, tuples,
 NamedTuples such as optax states, registered dataclasses, ``None``) and a SHA-256
-digest of every array. :func:`fnn.train.save_train_state` / :func:`fnn.train.load_train_state` keep a
-whole :class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
+digest of every array; a second entry holds the SHA-256 of that whole block.
+:func:`fnn.train.save_train_state` / :func:`fnn.train.load_train_state` keep a whole :class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
 
 Safety:
 
-* **No code runs at load time.** There is no pickle anywhere; the file holds raw
-  arrays and JSON. A NamedTuple (an optax state) or a dataclass is rebuilt from a
-  class that is *already imported* in the loading process (looked up in
-  ``sys.modules``, never imported); otherwise it comes back as a plain
-  ``collections.namedtuple`` (or a dict) with the same fields (pass ``like=`` to
-  get exact types).
-* **Atomic writes.** :func:`save` writes a temporary file in the target's
-  directory (``.<name>.<random>.tmp``), flushes and fsyncs it, renames it over
-  the target with ``os.replace`` and fsyncs the directory. A process killed
-  mid-save leaves the previous checkpoint intact; at worst a stale
-  ``.<name>.*.tmp`` file remains, which :func:`load` never reads and which is
-  safe to delete.
-* **Everything is checked.** A missing, truncated, corrupted or foreign file
-  raises :class:`~fnn.errors.CheckpointError` saying what is wrong (never a raw
-  safetensors or JSON exception); ``load(path, like=...)`` checks every tree
-  path, shape and dtype against ``like`` and reports all mismatches at once.
+* **The whole header is protected.** The JSON header (tree skeleton, leaf records, step, meta)
+  is stored with its SHA-256 digest (metadata entry ``fnn_sha256``); every leaf record holds the
+  SHA-256 of its array's bytes and the stored dtype and shape, which are cross-checked against the
+  safetensors entry (a relabelled dtype of the same size, a changed shape or a record pointing at
+  another array is refused). A file that is not exactly what was saved loads bit-identically or
+  raises :class:`~fnn.errors.CheckpointError`; every failure while reading (malformed or deeply
+  nested JSON included) is a ``CheckpointError``.
+* **Format versions.** This fnn writes format version 2 (the digest and stored dtypes). Version
+  1 files (fnn before the digest) still load, with every array checksum and record checked but
+  without the header digest (they never had one); a newer version raises a ``CheckpointError``
+  naming it.
+* **No code runs at load time.** There is no pickle anywhere; the file holds raw arrays and
+  JSON. Only an explicit allow-list of classes comes back as itself: fnn's
+  :class:`~fnn.train.TrainState` and optax's NamedTuple states, taken from modules *already
+  imported* (never imported) and filled field by field (``tuple.__new__`` /
+  ``object.__setattr__``: no ``__init__``, ``__new__`` or ``__post_init__`` of theirs runs). Any
+  other NamedTuple comes back as a plain ``collections.namedtuple``, any other dataclass as a dict
+  of its fields (pass ``like=`` to get exact types).
+* **Atomic writes, one documented temporary file.** fnn serialises the safetensors header in
+  memory and writes it and the arrays' bytes itself to one temporary file in the target's
+  directory, ``.<name>.<random>.tmp``, then flushes and fsyncs it, renames it over the target
+  with ``os.replace`` and fsyncs the directory. A process killed mid-save leaves the previous
+  checkpoint intact; at worst that ``.<name>.*.tmp`` file remains (no other file is ever
+  created), which :func:`load` never reads and which is safe to delete.
+* **Everything is checked against like=.** ``load(path, like=...)`` checks every tree path,
+  shape and dtype against ``like`` and reports all mismatches at once (a 64-bit record loads into
+  a template leaf of the dtype jax gives it with x64 off, e.g. ``jax.eval_shape`` of a state
+  holding float64 numpy arrays).
 
 >>> import os, tempfile, jax, jax.numpy as jnp, fnn
 >>> from fnn.io import save, load
