@@ -7,7 +7,8 @@ file's ``__metadata__`` records the format name and version, the fnn version, th
 step, your ``meta`` dict, the structure of every tree (dicts, lists, tuples,
 NamedTuples such as optax states, registered dataclasses, ``None``) and a SHA-256
 digest of every array; a second entry holds the SHA-256 of that whole block.
-:func:`fnn.train.save_train_state` / :func:`fnn.train.load_train_state` keep a whole :class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
+:func:`fnn.train.save_train_state` / :func:`fnn.train.load_train_state` keep a whole
+:class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
 
 Safety:
 
