@@ -92,6 +92,7 @@ from fnn.errors import FnnError as FnnError
 from fnn.errors import IndexRangeError as IndexRangeError
 from fnn.errors import MissingRNGError as MissingRNGError
 from fnn.errors import NonFiniteError as NonFiniteError
+from fnn.errors import ParamsError as ParamsError  # issue 14 (rel)
 from fnn.errors import ShapeError as ShapeError
 from fnn.errors import StatefulModelError as StatefulModelError
 from fnn.errors import UsageError as UsageError

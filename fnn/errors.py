@@ -39,6 +39,11 @@ class ShapeError(FnnError, ValueError):
     """An input, a target or a table has the wrong shape, rank or arity."""
 
 
+class ParamsError(ShapeError):
+    """The params or state given to apply do not fit the model (another model's, a missing or extra
+    entry, a wrong shape or dtype kind); the message names the layer and expected vs actual."""
+
+
 class DTypeError(FnnError, TypeError):
     """An input has the wrong dtype (float indices, integer data where floats are needed)."""
 
@@ -92,4 +97,5 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "NonFiniteError",
+    "ParamsError",
 ]

@@ -70,6 +70,9 @@ def current_path() -> tuple[int | str, ...]:
     return PATH.get()
 
 
+from fnn.core import _params_check  # noqa: E402  (it reads the context variables above)
+
+
 @contextlib.contextmanager
 def _at(index: int | str, container: Module) -> Iterator[None]:
     token = PATH.set(PATH.get() + (index,))
@@ -291,7 +294,9 @@ class StatefulPair:
     ) -> tuple[Any, State]:
         """Runs the model and returns ``(output, new_state)``; see :meth:`Module.apply`."""
         _check_call(self.module, rng, train)
-        return self.module.apply_fn(params, state, as_input(x), rng=rng, train=train)
+        x = as_input(x)
+        _params_check.check_params(self.module, params, state, x)  # trace time only; cached per input
+        return self.module.apply_fn(params, state, x, rng=rng, train=train)
 
     def __iter__(self) -> Iterator[Callable[..., Any]]:
         return iter((self.init, self.apply))

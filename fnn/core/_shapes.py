@@ -33,17 +33,28 @@ SENTINELS = (12, 60)
 # --------------------------------------------------------------------------- shapes
 
 
+def _is_int(d: Any) -> bool:
+    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+
+
+def _is_dim(d: Any) -> bool:
+    """An int, or a symbolic dimension of ``jax.export`` (``jax.export.symbolic_shape("b, 784")``)."""
+    return _is_int(d) or jax.export.is_symbolic_dim(d)
+
+
 def is_shape(s: Any) -> bool:
-    """True if ``s`` is one array shape (a tuple of ints), False for a table of shapes."""
-    return isinstance(s, (tuple, list)) and all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in s
-    )
+    """True if ``s`` is one array shape (a tuple of ints), False for a table of shapes.
+
+    A symbolic dimension (``jax.export``) counts as a size; :func:`shape_of` and
+    :func:`normalize_shape` turn it into ``-1``, the unknown size every check accepts.
+    """
+    return isinstance(s, (tuple, list)) and all(_is_dim(d) for d in s)
 
 
 def normalize_shape(s: Any, where: str = "input_shape") -> ShapeTree:
     """Turns lists into tuples and checks that ``s`` is a shape or a table of shapes."""
     if is_shape(s):
-        dims = tuple(int(d) for d in s)
+        dims = tuple(int(d) if _is_int(d) else -1 for d in s)
         if any(d < -1 for d in dims):
             raise ShapeError(f"{where} {dims} has a negative size; use -1 for an unknown batch size")
         return dims
@@ -60,10 +71,12 @@ def format_shape(s: ShapeTree) -> str:
 
 
 def shape_of(x: Any) -> ShapeTree:
-    """The shape tree of an input: an array's shape, or a tuple of shapes for a table."""
+    """The shape tree of an input: an array's shape, or a tuple of shapes for a table; symbolic
+    sizes (``jax.export``) become ``-1``."""
     if isinstance(x, (tuple, list)):
         return tuple(shape_of(e) for e in x)
-    return tuple(jnp.shape(x))
+    # A symbolic size (jax.export with a symbolic batch) is unknown here, as -1 is at init.
+    return tuple(d if _is_int(d) else -1 for d in jnp.shape(x))
 
 
 def dtype_of(x: Any) -> Any:

@@ -24,7 +24,11 @@ naming the criterion and showing expected vs actual. An out-of-range class index
 :class:`~fnn.IndexRangeError` whenever the target is a concrete array (eager calls,
 ``backward``, ``jax.grad`` w.r.t. the input). Under ``jax.jit`` or ``jax.vmap`` the target is
 abstract and cannot be inspected, so the loss of such a sample is NaN instead (never a
-silently clamped gather); check targets before jitting when in doubt.
+silently clamped gather); check targets before jitting when in doubt. :func:`fnn.fit` and
+:func:`fnn.evaluate` do that for you: they check the labels of the datasets they receive once,
+before the first step, and raise :class:`~fnn.IndexRangeError` (never a NaN loss reported as a
+:class:`~fnn.NonFiniteError`). Inside ``with fnn.criteria.checkify_targets():`` (opt-in) a criterion
+traced under ``jit`` also checks its indices with ``jax.experimental.checkify``.
 
 One family a file: ``_regression.py`` (point-wise losses), ``_classification.py`` (NLL, cross
 entropy), ``_margin.py``, ``_embedding.py``, ``_combinators.py`` (:func:`MultiCriterion`,
@@ -34,6 +38,7 @@ the input and target checks they share.
 
 from fnn.criteria._base import REDUCTIONS as REDUCTIONS
 from fnn.criteria._base import Criterion as Criterion
+from fnn.criteria._checkify import checkify_targets as checkify_targets  # issue 14 (rel)
 from fnn.criteria._classification import ClassNLLCriterion as ClassNLLCriterion
 from fnn.criteria._classification import CrossEntropyCriterion as CrossEntropyCriterion
 from fnn.criteria._classification import CrossEntropyLoss as CrossEntropyLoss

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn.core import format_shape, shape_of
+from fnn.criteria._checkify import traced_range_check
 from fnn.errors import ConfigError, DTypeError, IndexRangeError, ShapeError
 
 Array = jax.Array
@@ -103,6 +104,7 @@ def check_class_range(t: Array, n_classes: int, ignore_index: int | None = None,
     Abstract (traced) targets are not checked: under ``jit``/``vmap`` their value is unknown.
     """
     if not is_concrete(t) or (mask is not None and not is_concrete(mask)):
+        traced_range_check(t, n_classes, ignore_index, mask, what)  # only inside checkify_targets()
         return
     v = np.asarray(t)
     ok = (v >= 0) & (v < n_classes)

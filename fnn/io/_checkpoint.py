@@ -6,27 +6,40 @@ Every array is stored under its tree path (``params/[3]/weight``,
 file's ``__metadata__`` records the format name and version, the fnn version, the
 step, your ``meta`` dict, the structure of every tree (dicts, lists, tuples,
 NamedTuples such as optax states, registered dataclasses, ``None``) and a SHA-256
-digest of every array. :func:`fnn.train.save_train_state` / :func:`fnn.train.load_train_state` keep a
-whole :class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
+digest of every array; a second entry holds the SHA-256 of that whole block.
+:func:`fnn.train.save_train_state` / :func:`fnn.train.load_train_state` keep a whole
+:class:`fnn.train.TrainState`, so that ``fit(..., resume=...)`` continues bit-identically.
 
 Safety:
 
-* **No code runs at load time.** There is no pickle anywhere; the file holds raw
-  arrays and JSON. A NamedTuple (an optax state) or a dataclass is rebuilt from a
-  class that is *already imported* in the loading process (looked up in
-  ``sys.modules``, never imported); otherwise it comes back as a plain
-  ``collections.namedtuple`` (or a dict) with the same fields (pass ``like=`` to
-  get exact types).
-* **Atomic writes.** :func:`save` writes a temporary file in the target's
-  directory (``.<name>.<random>.tmp``), flushes and fsyncs it, renames it over
-  the target with ``os.replace`` and fsyncs the directory. A process killed
-  mid-save leaves the previous checkpoint intact; at worst a stale
-  ``.<name>.*.tmp`` file remains, which :func:`load` never reads and which is
-  safe to delete.
-* **Everything is checked.** A missing, truncated, corrupted or foreign file
-  raises :class:`~fnn.errors.CheckpointError` saying what is wrong (never a raw
-  safetensors or JSON exception); ``load(path, like=...)`` checks every tree
-  path, shape and dtype against ``like`` and reports all mismatches at once.
+* **The whole header is protected.** The JSON header (tree skeleton, leaf records, step, meta)
+  is stored with its SHA-256 digest (metadata entry ``fnn_sha256``); every leaf record holds the
+  SHA-256 of its array's bytes and the stored dtype and shape, which are cross-checked against the
+  safetensors entry (a relabelled dtype of the same size, a changed shape or a record pointing at
+  another array is refused). A file that is not exactly what was saved loads bit-identically or
+  raises :class:`~fnn.errors.CheckpointError`; every failure while reading (malformed or deeply
+  nested JSON included) is a ``CheckpointError``.
+* **Format versions.** This fnn writes format version 2 (the digest and stored dtypes). Version
+  1 files (fnn before the digest) still load, with every array checksum and record checked but
+  without the header digest (they never had one); a newer version raises a ``CheckpointError``
+  naming it.
+* **No code runs at load time.** There is no pickle anywhere; the file holds raw arrays and
+  JSON. Only an explicit allow-list of classes comes back as itself: fnn's
+  :class:`~fnn.train.TrainState` and optax's NamedTuple states, taken from modules *already
+  imported* (never imported) and filled field by field (``tuple.__new__`` /
+  ``object.__setattr__``: no ``__init__``, ``__new__`` or ``__post_init__`` of theirs runs). Any
+  other NamedTuple comes back as a plain ``collections.namedtuple``, any other dataclass as a dict
+  of its fields (pass ``like=`` to get exact types).
+* **Atomic writes, one documented temporary file.** fnn serialises the safetensors header in
+  memory and writes it and the arrays' bytes itself to one temporary file in the target's
+  directory, ``.<name>.<random>.tmp``, then flushes and fsyncs it, renames it over the target
+  with ``os.replace`` and fsyncs the directory. A process killed mid-save leaves the previous
+  checkpoint intact; at worst that ``.<name>.*.tmp`` file remains (no other file is ever
+  created), which :func:`load` never reads and which is safe to delete.
+* **Everything is checked against like=.** ``load(path, like=...)`` checks every tree path,
+  shape and dtype against ``like`` and reports all mismatches at once (a 64-bit record loads into
+  a template leaf of the dtype jax gives it with x64 off, e.g. ``jax.eval_shape`` of a state
+  holding float64 numpy arrays).
 
 >>> import os, tempfile, jax, jax.numpy as jnp, fnn
 >>> from fnn.io import save, load
@@ -42,7 +55,9 @@ Safety:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -57,9 +72,14 @@ from fnn.io import _safetensors
 from fnn.io._tree import build, describe, digest, is_key_array, path_key, restore_leaf
 
 FORMAT = "fnn.checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the header digest and stored dtypes; version 1 files (no digest) still load
 TREES = ("params", "state", "opt_state", "extra")
 _META_KEY = "fnn"
+_DIGEST_KEY = "fnn_sha256"  # SHA-256 of the exact "fnn" header text (skeleton, records, step, meta)
+_KNOWN_KEYS = {_META_KEY, _DIGEST_KEY, "format"}
+_KINDS = {"prng_key", "bool", "int", "float", "numpy", "jax"}
+# What a corrupt header can raise while it is taken apart; each becomes a CheckpointError.
+_CORRUPT = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError, OverflowError)
 
 
 # --------------------------------------------------------------------------- reports
@@ -168,7 +188,7 @@ def save(
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"meta must be JSON-serialisable (numbers, strings, lists, dicts): {e}") from None
     try:
-        _safetensors.write(path, arrays, {_META_KEY: text, "format": "np"})
+        _safetensors.write(path, arrays, {_META_KEY: text, _DIGEST_KEY: _sha256(text), "format": "np"})
     except CheckpointError:
         raise
     except OSError as e:
@@ -178,36 +198,93 @@ def save(
 # --------------------------------------------------------------------------- load
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _header(path: str, metadata: dict[str, str]) -> dict:
-    """The fnn header of a checkpoint's safetensors metadata, checked."""
+    """The fnn header of a checkpoint's safetensors metadata, its digest verified, its fields checked."""
     if _META_KEY not in metadata:
         raise CheckpointError(
             f"{path} is a safetensors file but not an fnn checkpoint (it has no fnn metadata). "
             "To import PyTorch weights use fnn.load_torch_state_dict"
         )
+    text = metadata[_META_KEY]
+    unknown = sorted(set(metadata) - _KNOWN_KEYS)
+    if unknown:
+        raise CheckpointError(f"{path} has corrupt fnn metadata: unknown metadata entries {unknown}")
+    if _DIGEST_KEY in metadata and metadata[_DIGEST_KEY] != _sha256(text):
+        raise CheckpointError(
+            f"{path} is corrupt: the header digest does not match (the tree structure, the array records, "
+            "the step or the meta changed since they were written)"
+        )
     try:
-        header = json.loads(metadata[_META_KEY])
+        header = json.loads(text)
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         fmt, version = header.get("format"), header.get("version")
         if fmt != FORMAT:
             raise ValueError(f"format {fmt!r}, expected {FORMAT!r}")
-        if not isinstance(version, int) or version > VERSION:
-            raise CheckpointError(f"{path} has checkpoint format version {version!r}; this fnn reads up to {VERSION}")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
+            raise CheckpointError(
+                f"{path} has checkpoint format version {version!r}; this fnn reads versions 1 to {VERSION}")
+        if version >= 2 and _DIGEST_KEY not in metadata:
+            raise ValueError(f"a version {version} checkpoint without its header digest")
         records, trees = header["leaves"], header["trees"]
-        trees.setdefault("extra", {"t": "none"})
-        if not isinstance(records, dict) or not all(isinstance(trees.get(t), dict) for t in TREES):
+        if version == 1:
+            trees.setdefault("extra", {"t": "none"})
+        if not isinstance(records, dict) or not isinstance(trees, dict) or set(trees) != set(TREES) or \
+                not all(isinstance(trees[t], dict) for t in TREES):
             raise ValueError("the tree description is incomplete")
-        int(header["step"])
+        step = header["step"]
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"step {step!r} is not a non-negative int")
+        if not isinstance(header.get("meta", {}), dict):
+            raise ValueError("meta is not a JSON object")
     except CheckpointError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except _CORRUPT as e:
         raise CheckpointError(f"{path} has corrupt fnn metadata: {e}") from None
     return header
 
 
-def _verified(path: str, records: dict, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The stored arrays checked against their records (SHA-256, shape) and given back their dtype and shape."""
+def _stored_dtype(rec: dict, version: int) -> str:
+    """The dtype the record says the stored array has (version 1 did not write it down)."""
+    if version >= 2:
+        return rec["stored_dtype"]
+    if rec.get("raw"):
+        return "uint8"
+    return "uint32" if rec["kind"] == "prng_key" else rec["dtype"]
+
+
+def _checked(rec: Any, a: np.ndarray, version: int) -> np.ndarray:
+    """The stored array ``a`` given back the dtype and shape of its record, every field checked."""
+    if not isinstance(rec, dict) or rec.get("kind") not in _KINDS:
+        raise ValueError("not a leaf record")
+    shape = rec["shape"]
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        raise ValueError(f"bad shape {shape!r}")
+    if rec["kind"] == "prng_key":
+        if not isinstance(rec.get("impl"), str) or a.ndim < len(shape) or list(a.shape[:len(shape)]) != shape:
+            raise ValueError("bad PRNG key record")
+        return a
+    if rec.get("raw"):
+        a = a.view(jnp.dtype(rec["dtype"]))
+        if a.size != math.prod(shape):
+            raise ValueError(f"shape {shape} does not fit the {a.size} stored {rec['dtype']} values")
+    elif rec["dtype"] != a.dtype.name or list(a.shape) not in (shape, shape or [1]):  # a 0-d array is stored as [1]
+        raise ValueError(f"the record says {rec['dtype']}{shape}, the stored array is {a.dtype.name}{list(a.shape)}")
+    kinds = {"bool": "b", "int": "i", "float": "f"}
+    if rec["kind"] in kinds and a.dtype.kind != kinds[rec["kind"]]:
+        raise ValueError(f"a {rec['kind']} stored as {a.dtype.name}")
+    return a.reshape(shape)
+
+
+def _verified(path: str, header: dict, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stored arrays cross-checked against their records (SHA-256, stored dtype and shape) and
+    given back their dtype and shape."""
+    records, version = header["leaves"], header["version"]
     problems = []
     if set(records) != set(raw):
         lost = sorted(set(records) - set(raw))
@@ -217,14 +294,15 @@ def _verified(path: str, records: dict, raw: dict[str, np.ndarray]) -> dict[str,
     for key in sorted(set(records) & set(raw)):
         rec, a = records[key], raw[key]
         try:
-            if list(a.shape) != rec["stored_shape"] or digest(a) != rec["sha256"]:
+            if list(a.shape) != rec["stored_shape"] or a.dtype.name != _stored_dtype(rec, version):
+                problems.append(f"{key}: the stored array is {a.dtype.name}{list(a.shape)}, its record says "
+                                f"{_stored_dtype(rec, version)}{rec['stored_shape']}")
+                continue
+            if digest(a) != rec["sha256"]:
                 problems.append(f"{key}: checksum mismatch (the bytes changed since they were written)")
                 continue
-            if rec.get("raw"):
-                a = a.view(jnp.dtype(rec["dtype"]))
-            # PRNG keys keep their key-data shape; wrap_key_data restores the key shape.
-            arrays[key] = a if rec["kind"] == "prng_key" else a.reshape(rec["shape"])
-        except (KeyError, TypeError, ValueError) as e:
+            arrays[key] = _checked(rec, a, version)
+        except _CORRUPT as e:
             problems.append(f"{key}: bad record ({e})")
     if problems:
         raise CheckpointError(f"{path} is corrupt:\n  " + "\n  ".join(problems))
@@ -239,7 +317,7 @@ def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     metadata, raw = _safetensors.read(path, what="checkpoint")
     header = _header(path, metadata)
-    return header, _verified(path, header["leaves"], raw)
+    return header, _verified(path, header, raw)
 
 
 def _like_trees(like: Any) -> dict[str, Any]:
@@ -278,6 +356,16 @@ def _fmt(shape: tuple, dtype: str) -> str:
     return f"{dtype}{list(shape)}"
 
 
+def _same_dtype(stored: str, wanted: str, template: Any) -> bool:
+    """Equal dtypes, or a 64-bit record for a jax template of the dtype jax gives it with x64 off
+    (``jax.eval_shape`` of a state that holds float64 numpy arrays gives float32 leaves)."""
+    if stored == wanted:
+        return True
+    if stored == "key" or wanted == "key" or isinstance(template, (np.ndarray, np.generic, int, float)):
+        return False
+    return jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.dtype(stored))).name == wanted
+
+
 def _load_like(name: str, template: Any, records: dict, arrays: dict,
                missing: list, mismatched: list, unfilled: list) -> Any:
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
@@ -288,7 +376,7 @@ def _load_like(name: str, template: Any, records: dict, arrays: dict,
         rec = records.get(key)
         if rec is None:
             missing.append(key)
-        elif (tuple(rec["shape"]), rec["dtype"]) != (shape, dtype):
+        elif tuple(rec["shape"]) != shape or not _same_dtype(rec["dtype"], dtype, leaf):
             mismatched.append(f"{key}: file has {_fmt(rec['shape'], rec['dtype'])}, expected {_fmt(shape, dtype)}")
         else:
             out.append(restore_leaf(rec, arrays[key], leaf))
@@ -341,7 +429,7 @@ def load(path: str | os.PathLike[str], like: Any = None, strict: bool = True) ->
         else:
             try:
                 out[name] = build(trees[name], records, arrays, notes, f"{path} ({name})")
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
+            except _CORRUPT as e:
                 raise CheckpointError(f"{path} has corrupt fnn metadata ({name}): {e!r}") from None
     report = LoadReport(tuple(missing), tuple(unexpected), tuple(mismatched), tuple(notes))
     if (strict and not report.ok) or unfilled:

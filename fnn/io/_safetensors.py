@@ -12,7 +12,8 @@ header size ``N``, ``N`` bytes of JSON (``{"name": {"dtype", "shape", "data_offs
 * :func:`atomic_write` writes any file through a temporary file in the target's directory,
   fsync, ``os.replace`` and a directory fsync: a process killed mid-write leaves the previous
   file intact. Checkpoints, PyTorch exports and :func:`fnn.train.plot_history` write through it.
-* :func:`write` is the two together for safetensors: ``safetensors.numpy.save_file``, atomically.
+* :func:`write` is the two together for safetensors: fnn serialises the header itself and writes
+  the header and the arrays' bytes to :func:`atomic_write`'s one temporary file.
 
 >>> import os, tempfile, numpy as np
 >>> path = os.path.join(tempfile.mkdtemp(), "a.safetensors")
@@ -210,17 +211,57 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
     _fsync_dir(directory)
 
 
+_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def encode_header(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> tuple[bytes, list[np.ndarray]]:
+    """The first bytes of a safetensors file (size + JSON header) and the arrays to follow, in order.
+
+    The entries are laid out in sorted key order; the header is padded with spaces to a multiple
+    of 8 bytes (as the reference writer does) so that every array starts aligned.
+
+    Raises:
+      CheckpointError: an array has a dtype safetensors cannot hold (see :data:`DTYPES`).
+    """
+    header: dict[str, Any] = {"__metadata__": dict(metadata)} if metadata else {}
+    ordered, offset = [], 0
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        name = _NAMES.get(a.dtype.name)
+        if name is None:
+            raise CheckpointError(f"cannot write {key}: safetensors cannot hold dtype {a.dtype.name}")
+        header[key] = {"dtype": name, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+        ordered.append(a)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text, ordered
+
+
 def write(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> None:
     """Writes ``arrays`` and ``metadata`` as a safetensors file, atomically (:func:`atomic_write`).
 
+    fnn writes the bytes itself: the header is serialised in memory, then the header and each
+    array's buffer go, in order, to the one temporary file of :func:`atomic_write`
+    (``.<name>.<random>.tmp``), which is fsynced and renamed over ``path``. No other file is
+    ever created (the ``safetensors`` package's writer is not used, so none of its own
+    temporary files can be left behind by a killed process).
+
     Raises:
-      CheckpointError: ``path`` is a directory.
+      CheckpointError: ``path`` is a directory, or an array has a dtype safetensors cannot hold.
       OSError: the file cannot be written.
-      Exception: ``safetensors`` refuses an array (a dtype it cannot store, such as complex128).
     """
-    from safetensors.numpy import save_file
+    head, ordered = encode_header(arrays, metadata)
 
-    atomic_write(path, lambda tmp: save_file(dict(arrays), tmp, metadata=dict(metadata)))
+    def dump(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(head)
+            for a in ordered:
+                f.write(memoryview(a.reshape(-1).view(np.uint8)))
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, dump)
 
 
-__all__ = ["DTYPES", "atomic_write", "read", "write"]
+__all__ = ["DTYPES", "atomic_write", "encode_header", "read", "write"]

@@ -5,9 +5,13 @@ The machinery under :mod:`fnn.io`'s checkpoints:
 * :func:`describe` turns a tree (dicts, lists, tuples, NamedTuples, registered dataclasses,
   ``None``, arrays, numbers, PRNG keys) into a JSON skeleton, one record per leaf (kind,
   dtype, shape, SHA-256) and the arrays to store, keyed by tree path (``params/[3]/weight``).
-* :func:`build` rebuilds the tree from the skeleton. It runs no code from the file: a
-  NamedTuple or dataclass class is taken from a module that is *already imported*
-  (``sys.modules``), never imported; otherwise it becomes a plain namedtuple or a dict.
+* :func:`build` rebuilds the tree from the skeleton. It runs no code named by the file: only
+  the classes of an explicit allow-list come back as themselves (fnn's :class:`~fnn.train.TrainState`
+  and optax's NamedTuple states, taken from modules *already imported*, never imported), and
+  they are filled field by field (``tuple.__new__`` / ``object.__setattr__``: no ``__init__``,
+  ``__new__`` or ``__post_init__`` of the class runs). Any other NamedTuple comes back as a
+  plain ``collections.namedtuple`` and any other dataclass as a dict of its fields (with a note
+  in the load report; pass ``like=`` to get the exact types).
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ def leaf_record(key: str, x: Any) -> tuple[dict, np.ndarray]:
         stored = stored.reshape(-1).view(np.uint8)
         rec["raw"] = True
     rec["stored_shape"] = list(stored.shape)
+    rec["stored_dtype"] = stored.dtype.name
     rec["sha256"] = digest(stored)
     return rec, stored
 
@@ -168,33 +173,84 @@ def restore_leaf(rec: dict, a: np.ndarray, template: Any = None) -> Any:
     return jnp.asarray(a)
 
 
+# The classes a checkpoint may name and get back without like=: fnn's training state, and the
+# NamedTuple states of optax. Everything else comes back as a plain namedtuple or a dict.
+FNN_TYPES = frozenset({"fnn.train._state.TrainState"})
+
+
 def imported_class(skel: dict) -> Any:
     """The class named in ``skel`` if its module is already imported (loading imports nothing), else None."""
-    cls = sys.modules.get(skel["module"])
-    for part in skel["name"].split("."):
+    cls = sys.modules.get(_text(skel, "module"))
+    for part in _text(skel, "name").split("."):
         cls = getattr(cls, part, None) if cls is not None else None
     return cls if isinstance(cls, type) else None
 
 
-def _namedtuple_class(skel: dict, notes: list) -> type:
+def allowed(cls: type) -> bool:
+    """Whether ``cls`` is on the allow-list: fnn's training state, or an optax NamedTuple state."""
+    qual = f"{cls.__module__}.{cls.__qualname__}"
+    if qual in FNN_TYPES:
+        return dataclasses.is_dataclass(cls)
+    root = cls.__module__.split(".")[0]
+    return root == "optax" and issubclass(cls, tuple) and hasattr(cls, "_fields")
+
+
+def _text(skel: dict, field: str) -> str:
+    value = skel[field]
+    if not isinstance(value, str):
+        raise TypeError(f"{field} is not a string")
+    return value
+
+
+def _fields(skel: dict) -> tuple[str, ...]:
+    fields = skel["fields"]
+    if not isinstance(fields, list) or not all(isinstance(f, str) and f.isidentifier() for f in fields) or \
+            len(set(fields)) != len(fields):
+        raise ValueError(f"bad field names {fields!r}")
+    return tuple(fields)
+
+
+def _namedtuple(skel: dict, items: list, notes: list) -> Any:
+    """An allowed NamedTuple class filled by ``tuple.__new__`` (no ``__new__``/``__init__`` of the class runs)."""
     cls = imported_class(skel)
-    fields = tuple(skel["fields"])
-    if cls is not None and issubclass(cls, tuple) and getattr(cls, "_fields", None) == fields:
-        return cls
-    notes.append(f"{skel['module']}.{skel['name']} is not imported; rebuilt as a plain namedtuple (pass like=)")
-    return collections.namedtuple(skel["name"].split(".")[-1].split("<")[0] or "NamedTuple", fields)
+    fields = _fields(skel)
+    if len(items) != len(fields):
+        raise ValueError(f"{len(items)} items for {len(fields)} fields")
+    where = f"{skel['module']}.{skel['name']}"
+    if cls is not None and allowed(cls) and getattr(cls, "_fields", None) == fields:
+        return tuple.__new__(cls, items)
+    why = "is not imported" if cls is None else "is not an fnn/optax state type"
+    notes.append(f"{where} {why}; rebuilt as a plain namedtuple (pass like= to get the exact type)")
+    name = skel["name"].split(".")[-1].split("<")[0]
+    return collections.namedtuple(name if name.isidentifier() else "NamedTuple", fields)(*items)
 
 
 def _dataclass(skel: dict, items: list, notes: list) -> Any:
+    """An allowed dataclass filled field by field (its ``__init__``/``__post_init__`` never run)."""
     cls = imported_class(skel)
-    values = dict(zip(skel["fields"], items, strict=True))
-    if cls is not None and dataclasses.is_dataclass(cls):
-        return cls(**values, **skel["static"])
-    notes.append(f"{skel['module']}.{skel['name']} is not imported; rebuilt as a dict of its fields (pass like=)")
-    return {**values, **skel["static"]}
+    fields, static = _fields(skel), skel["static"]
+    if not isinstance(static, dict) or len(items) != len(fields):
+        raise ValueError("bad dataclass record")
+    values = dict(zip(fields, items, strict=True))
+    if cls is not None and allowed(cls):
+        declared = {f.name for f in dataclasses.fields(cls)}
+        if declared != set(values) | set(static) or set(values) & set(static):
+            raise ValueError(f"{skel['name']} has fields {sorted(declared)}, the file lists "
+                             f"{sorted(values)} + {sorted(static)}")
+        obj = object.__new__(cls)
+        for name, value in {**values, **static}.items():
+            object.__setattr__(obj, name, value)
+        return obj
+    why = "is not imported" if cls is None else "is not an fnn/optax state type"
+    notes.append(f"{skel['module']}.{skel['name']} {why}; rebuilt as a dict of its fields (pass like= to get "
+                 "the exact type)")
+    return {**values, **static}
 
 
 def build(skel: dict, records: dict, arrays: dict, notes: list, where: str) -> Any:
+    """Rebuilds a tree from its skeleton; runs no code named by the file (see :data:`FNN_TYPES`)."""
+    if not isinstance(skel, dict):
+        raise TypeError("a tree node is not a JSON object")
     t = skel["t"]
     items = [build(s, records, arrays, notes, where) for s in skel.get("items", ())]
     if t == "none":
@@ -202,13 +258,17 @@ def build(skel: dict, records: dict, arrays: dict, notes: list, where: str) -> A
     if t == "leaf":
         return restore_leaf(records[skel["key"]], arrays[skel["key"]])
     if t == "dict":
-        return dict(zip(skel["keys"], items, strict=True))
+        keys = skel["keys"]
+        if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys) or \
+                len(set(keys)) != len(keys):
+            raise ValueError(f"bad dict keys {keys!r}")
+        return dict(zip(keys, items, strict=True))
     if t == "list":
         return items
     if t == "tuple":
         return tuple(items)
     if t == "namedtuple":
-        return _namedtuple_class(skel, notes)(*items)
+        return _namedtuple(skel, items, notes)
     if t == "dataclass":
         return _dataclass(skel, items, notes)
     if t == "opaque":

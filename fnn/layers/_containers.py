@@ -9,6 +9,7 @@ was given. Errors raised by a child carry the child's path.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,9 +65,34 @@ def _render_wrapper(m: Module) -> str:
 
 def _check_children(kind: str, modules: Sequence[Any]) -> tuple[Module, ...]:
     for i, m in enumerate(modules):
-        if not isinstance(m, Module):
-            raise ConfigError(f"nn.{kind}: child {i} is a {type(m).__name__}, not an fnn Module")
+        if isinstance(m, Module):
+            continue
+        name = getattr(m, "__name__", None)
+        if callable(m) and name and getattr(m, "__annotations__", {}).get("return") in (Module, "Module"):
+            where = "fnn" if getattr(fnn_layers(), name, None) is m else m.__module__
+            call = f"{where}.{name}({'' if _no_required_args(m) else '...'})"
+            raise ConfigError(
+                f"nn.{kind}: child {i} is {where}.{name}, the layer constructor, not a layer; call it: {call}"
+            )
+        what = f"the function {getattr(m, '__module__', '?')}.{name}" if callable(m) and name else \
+            f"a {type(m).__name__}"
+        raise ConfigError(f"nn.{kind}: child {i} is {what}, not an fnn Module")
     return tuple(modules)
+
+
+def _no_required_args(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def fnn_layers() -> Any:
+    """The ``fnn.layers`` namespace (imported late: this file is part of it)."""
+    import fnn.layers
+
+    return fnn.layers
 
 
 def _container(
@@ -146,6 +172,10 @@ def _concat_shapes(where: str, shapes: Sequence[ShapeTree], dim: int) -> tuple[i
     if len(ranks) != 1:
         raise ShapeError(f"{where} cannot join outputs of different ranks: {format_shape(tuple(shapes))}")
     rank = ranks.pop()
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"{where}: dim {dim} is out of range for its children's {rank}-D outputs {format_shape(tuple(shapes))}"
+        )
     d = canonical_dim(dim, rank)
     out = list(shapes[0])
     for s in shapes[1:]:
@@ -228,8 +258,9 @@ def ConcatTable(*modules: Module) -> Module:
 def ParallelTable(*modules: Module) -> Module:
     """Child ``i`` receives entry ``i`` of the input table; returns the table of outputs.
 
-    As in torch7, entries beyond the number of children are ignored; fewer
-    entries than children is a :class:`ShapeError`.
+    The table must have exactly one entry per child: fewer or more entries is a
+    :class:`ShapeError`. Deviation from torch7, which silently ignored entries beyond the
+    number of children (a third input given to a ParallelTable of two was simply dropped).
 
     >>> import jax, jax.numpy as jnp, fnn
     >>> model = fnn.ParallelTable(fnn.MulConstant(2.0), fnn.MulConstant(3.0))
@@ -244,7 +275,7 @@ def ParallelTable(*modules: Module) -> Module:
             raise ShapeError(
                 f"nn.{m.kind} expects a table of {len(children)} inputs, got one array {format_shape(shape)}"
             )
-        if len(shape) < len(children):
+        if len(shape) != len(children):
             raise ShapeError(
                 f"nn.{m.kind} expects a table of {len(children)} inputs, got {len(shape)}: {format_shape(shape)}"
             )

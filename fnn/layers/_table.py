@@ -65,15 +65,28 @@ def _same_shapes(shape: ShapeTree) -> None:
             raise ShapeError(f"expects a table of arrays of one shape, got {format_shape(shape)}")
 
 
-def _same_dtypes(dtype: Any) -> None:
-    dts = {jnp.dtype(d) for d in jax.tree.leaves(dtype)}
-    if len(dts) > 1:
-        raise DTypeError(f"expects entries of one dtype, got {', '.join(sorted(d.name for d in dts))}")
+def _promoted(dtype: Any) -> Any:
+    """The common dtype of a table's entries by JAX's standard promotion (PyTorch's for floats:
+    float32 + float64 -> float64), whatever ``jax_numpy_dtype_promotion`` is set to; a
+    :class:`DTypeError` when there is none."""
+    try:
+        with jax.numpy_dtype_promotion("standard"):
+            return jnp.result_type(*jax.tree.leaves(dtype))
+    except (TypeError, jax.dtypes.TypePromotionError) as e:
+        names = ", ".join(sorted({jnp.dtype(d).name for d in jax.tree.leaves(dtype)}))
+        raise DTypeError(f"cannot combine entries of dtypes {names}: {e}") from None
+
+
+def _promote(x: tuple) -> tuple:
+    """The entries of ``x`` cast to their promoted dtype (a no-op when they already agree)."""
+    dt = _promoted(tuple(e.dtype for e in x))
+    return tuple(e if e.dtype == dt else e.astype(dt) for e in x)
 
 
 def _table_leaf(name: str, forward: Callable, check: Callable, kind: str, config: dict | None = None,
-                float_input: bool = True) -> Module:
-    return leaf(name, lambda p, x, *, rng, train: forward(x), kind=kind, check=check, config=config,
+                float_input: bool = True, promote: bool = False) -> Module:
+    run = (lambda x: forward(_promote(x))) if promote else forward
+    return leaf(name, lambda p, x, *, rng, train: run(x), kind=kind, check=check, config=config,
                 float_input=float_input)
 
 
@@ -90,7 +103,8 @@ def JoinTable(dim: int, n_input_dims: int | None = None) -> Module:
         front), torch7's nInputDims rule; other ranks use ``dim`` as given.
 
     Shape contract: a table of arrays of one rank, equal except along the joined
-    dim -> one array. Any dtype (all entries of one dtype).
+    dim -> one array. Any dtype; entries of different dtypes are promoted as ``torch.cat`` and
+    JAX's standard promotion do (float32 + float64 -> float64).
 
     >>> import jax.numpy as jnp, fnn
     >>> x = (jnp.ones((1, 3)), jnp.zeros((1, 2)))
@@ -103,7 +117,7 @@ def JoinTable(dim: int, n_input_dims: int | None = None) -> Module:
 
     def check(shape, dtype):
         _arrays(shape)
-        _same_dtypes(dtype)
+        _promoted(dtype)
         rank = len(shape[0])
         if any(len(s) != rank for s in shape):
             raise ShapeError(f"expects arrays of one rank, got {format_shape(shape)}")
@@ -116,7 +130,7 @@ def JoinTable(dim: int, n_input_dims: int | None = None) -> Module:
         return jnp.concatenate(x, axis=batch_dim(dim, x[0].ndim, n_input_dims))
 
     name = f"nn.JoinTable({dim}" + ("" if n_input_dims is None else f", {n_input_dims}") + ")"
-    return _table_leaf(name, forward, check, "JoinTable", {"dim": dim, "n_input_dims": n_input_dims}, False)
+    return _table_leaf(name, forward, check, "JoinTable", {"dim": dim, "n_input_dims": n_input_dims}, False, True)
 
 
 def SplitTable(dim: int, n_input_dims: int | None = None) -> Module:
@@ -258,9 +272,9 @@ def _cmath(kind: str, op: Callable[[tuple], jax.Array], n: int | None) -> Module
     def check(shape, dtype):
         _arrays(shape, n, at_least=1)
         _same_shapes(shape)
-        _same_dtypes(dtype)
+        _promoted(dtype)
 
-    return _table_leaf(f"nn.{kind}", op, check, kind)
+    return _table_leaf(f"nn.{kind}", op, check, kind, promote=True)
 
 
 def CAddTable() -> Module:
@@ -356,11 +370,11 @@ def _pair(kind: str, name: str, fn: Callable[[jax.Array, jax.Array], jax.Array],
     def check(shape, dtype):
         _arrays(shape, 2)
         _same_shapes(shape)
-        _same_dtypes(dtype)
+        _promoted(dtype)
         if len(shape[0]) < 1:
             raise ShapeError(f"expects vectors (D,) or batches (..., D), got {format_shape(shape)}")
 
-    return _table_leaf(name, lambda x: fn(x[0], x[1]), check, kind, config)
+    return _table_leaf(name, lambda x: fn(x[0], x[1]), check, kind, config, promote=True)
 
 
 def PairwiseDistance(p: float = 2) -> Module:

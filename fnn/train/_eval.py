@@ -20,6 +20,7 @@ from fnn.core import Module
 from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError
+from fnn.train._labels import check_labels
 from fnn.train._sharding import axis_devices, check_mesh, constrain, replicate, step_shardings
 
 Metrics = tuple[tuple[str, Callable[..., Any]], ...]
@@ -163,7 +164,8 @@ class EvalStep:
 
 def make_eval_step(
     model: Module, criterion: Callable | None = None,
-    metrics: Mapping[str, Callable[..., Any]] | Metrics | None = (), *, mesh: jax.sharding.Mesh | None = None, data_axis: str = "data",
+    metrics: Mapping[str, Callable[..., Any]] | Metrics | None = (), *,
+    mesh: jax.sharding.Mesh | None = None, data_axis: str = "data",
 ) -> EvalStep:
     """The evaluation step: ``step(params, state, x, y) -> {name: mean}`` in eval mode.
 
@@ -232,6 +234,7 @@ def evaluate(
     ['accuracy']
     """
     data = as_dataset(data, "data")
+    check_labels(model, criterion, "evaluate", data=data)  # once, before the first batch
     ints("evaluate", 1, batch_size=batch_size)
     if state is None:
         state = model._empty_state()

@@ -67,8 +67,9 @@ from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, DataError, NonFiniteError
 from fnn.train._callbacks import call_all, learning_rate, step_interval
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
+from fnn.train._labels import check_labels
 from fnn.train._sharding import check_mesh, check_single_process, replicate
-from fnn.train._state import TrainState, copy_tree, zero_running
+from fnn.train._state import TrainState, copy_tree, resumable, zero_running
 from fnn.train._step import epoch_kernel, init_optimizer, permutation, steps_per_epoch
 from fnn.train._stream import BatchStream, batch_rows, is_batch_source, prefetch
 
@@ -239,6 +240,8 @@ def _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params,
     data, eval_data, metric_items, spe = _check_arguments(
         data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics, stream, mesh,
         data_axis)
+    if stream is None:
+        check_labels(model, criterion, "fit", data=data, eval_data=eval_data)  # once, before the first step
     n = batch_size if stream is not None else len(data)  # a stream's step sees one batch: its own "data"
     ts = _initial_state(model, optimizer, data, metric_items, rng, params, state, resume)
     loop = _start(ts, spe, n, batch_size, drop_last)
@@ -488,7 +491,7 @@ def _nonfinite_error(plan: _Plan, loop: _Loop, run: Mapping[str, np.ndarray]) ->
         "(optax.clip_by_global_norm)."
     )
     err.epoch, err.step, err.loss = epoch, bad, float(run["bad_loss"])
-    err.train_state = _state_now(plan, loop)
+    err.train_state = resumable(_state_now(plan, loop))  # resumes once the data is fixed
     return err
 
 

@@ -140,6 +140,20 @@ def zero_running(metrics: Metrics) -> dict[str, jax.Array]:
     return run
 
 
+def resumable(ts: TrainState) -> TrainState:
+    """``ts`` with its non-finite markers cleared (``bad_step`` -1, ``bad_loss``/``bad_grad_norm`` 0).
+
+    The state a :class:`~fnn.errors.NonFiniteError` hands back is the state after the last finite
+    step; without the markers, ``fit(..., resume=error.train_state)`` on fixed data continues from
+    there instead of re-raising the old error. The running sums keep the epoch's finite steps.
+    """
+    run = dict(ts.running)
+    run["bad_step"] = jnp.full((), -1, jnp.int32)
+    run["bad_loss"] = jnp.zeros_like(run["bad_loss"])
+    run["bad_grad_norm"] = jnp.zeros_like(run["bad_grad_norm"])
+    return dataclasses.replace(ts, running=run)
+
+
 def copy_tree(tree: PyTree) -> PyTree:
     """A copy of every array in ``tree``: fit donates its carry, a copy keeps the caller's arrays alive."""
     return jax.tree.map(lambda a: jnp.array(a, copy=True) if isinstance(a, jax.Array) else a, tree)

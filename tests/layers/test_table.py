@@ -87,8 +87,8 @@ def test_join_table_declared_shapes_and_errors():
         run(fnn.JoinTable(0), ())
     with pytest.raises(fnn.ShapeError, match="out of range"):
         run(fnn.JoinTable(2), (jnp.ones(2), jnp.ones(2)))
-    with pytest.raises(fnn.DTypeError, match="one dtype"):
-        run(fnn.JoinTable(0), (jnp.ones(2, jnp.float32), jnp.ones(2, jnp.float64)))
+    # Mixed dtypes are promoted as torch.cat does (issue 14: no longer refused).
+    assert run(fnn.JoinTable(0), (jnp.ones(2, jnp.float32), jnp.ones(2, jnp.float64))).dtype == jnp.float64
     # Any dtype may be joined (index tables, for instance).
     assert run(fnn.JoinTable(0), (jnp.arange(2), jnp.arange(3))).tolist() == [0, 1, 0, 1, 2]
 
@@ -257,8 +257,8 @@ def test_table_arity_and_shape_errors():
         run(fnn.CAddTable(), (jnp.ones(2), (jnp.ones(2),)))
     with pytest.raises(fnn.DTypeError, match="expects floating-point input"):
         run(fnn.CAddTable(), (jnp.ones(2, jnp.int32), jnp.ones(2, jnp.int32)))
-    with pytest.raises(fnn.DTypeError, match="one dtype"):
-        run(fnn.CAddTable(), (jnp.ones(2, jnp.float32), jnp.ones(2, jnp.float64)))
+    # float32 + float64 follows JAX/PyTorch promotion (issue 14: no longer refused).
+    assert run(fnn.CAddTable(), (jnp.ones(2, jnp.float32), jnp.ones(2, jnp.float64))).dtype == jnp.float64
     out, _ = fnn.CAddTable().init(jax.random.key(0), ((-1, 3), (-1, 3)))
     assert out == (-1, 3)
 
