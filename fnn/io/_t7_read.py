@@ -84,10 +84,16 @@ def element_dtype(typename: str) -> tuple[str, np.dtype] | None:
 class T7Table(dict):
     """A Lua table that is not a plain list: a dict, hashable by identity (a table may be its own key).
 
-    String keys are ``str``; looking one up with ``bytes`` also works (``t[b"weight"]``).
+    String keys are ``str``; looking one up with ``bytes`` also works (``t[b"weight"]``), and
+    so does attribute access where no dict method has the name (``t.weight``).
     """
 
     __hash__ = object.__hash__
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("__") and name in self:
+            return self[name]
+        raise AttributeError(f"the table has no key {name!r}")
 
     def __missing__(self, key: Any) -> Any:
         if isinstance(key, bytes):

@@ -76,10 +76,10 @@ class _Writer:
             if not self.reference(8, obj):
                 self.string(obj.bytecode)
                 self.write(obj.upvalues)
-        elif isinstance(obj, (list, tuple)):
-            self.table(obj, list(enumerate(obj, start=1)))
+        elif isinstance(obj, (list, tuple)):  # Lua tables hold no nil: None entries are left out
+            self.table(obj, [(k, v) for k, v in enumerate(obj, start=1) if v is not None])
         elif isinstance(obj, dict):
-            self.table(obj, list(obj.items()))
+            self.table(obj, [(k, v) for k, v in obj.items() if v is not None])
         else:
             raise TypeError(f"cannot write a {type(obj).__name__}")
 
