@@ -182,6 +182,7 @@ def _leaf_fields(kind: str, c: dict, p: Any, s: Any) -> dict:
                         "squeeze": c["squeeze"]},
         "Mean": lambda: {"dimension": _d(c["dim"]), "nInputDims": c["n_input_dims"], "sizeAverage": True},
         "MulConstant": lambda: {"constant_scalar": c["k"]},
+        "Replicate": lambda: {"nfeatures": c["n"], "dim": _d(c["dim"]), "ndim": c["ndim"]},
         "LeakyReLU": lambda: {"negval": c["negval"]},
         "ELU": lambda: {"alpha": c["alpha"]},
         "HardTanh": lambda: {"min_val": c["min_value"], "max_val": c["max_value"]},
