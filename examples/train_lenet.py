@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vs] for k, vs in ts.history.items()}
     acc = history["eval_accuracy"][-1]
-    print(f"test accuracy: {100 * acc:.2f} % ({round(acc * len(test))}/{len(test)}) after {epochs} epochs "
+    plural = "epoch" if epochs == 1 else "epochs"
+    print(f"test accuracy: {100 * acc:.2f} % ({round(acc * len(test))}/{len(test)}) after {epochs} {plural} "
           f"({int(ts.step)} steps of {batch_size}); wall-clock {seconds:.1f} s")
 
     stem = os.path.join(args.out, f"lenet_{name}")

@@ -15,6 +15,8 @@ This module is a flat facade over the sub-namespaces, which are public too:
 :mod:`fnn.kernels`, :mod:`fnn.testing`. ``ARCHITECTURE.md`` draws how they depend on each other.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from fnn import core as core
 from fnn import criteria as criteria
 from fnn import data as data
@@ -253,6 +255,7 @@ from fnn.train import fit as fit
 from fnn.train import load_train_state as load_train_state
 from fnn.train import make_eval_step as make_eval_step
 from fnn.train import make_train_step as make_train_step
+from fnn.train import plot_history as plot_history
 from fnn.train import save_train_state as save_train_state
 
 # Every layer and container constructor in fnn.layers, and every criterion in fnn.criteria
@@ -276,12 +279,15 @@ _MOVED = {
 }
 
 
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-        import warnings
+# Hidden from type checkers: a module-level __getattr__ would make every misspelt name "valid".
+if not TYPE_CHECKING:
 
-        warnings.warn(f"fnn.{name} moved to {_MOVED[name]}; use the names in fnn or its sub-namespaces",
-                      DeprecationWarning, stacklevel=2)
-        return importlib.import_module(_MOVED[name])
-    raise AttributeError(f"module 'fnn' has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name in _MOVED:
+            import importlib
+            import warnings
+
+            warnings.warn(f"fnn.{name} moved to {_MOVED[name]}; use the names in fnn or its sub-namespaces",
+                          DeprecationWarning, stacklevel=2)
+            return importlib.import_module(_MOVED[name])
+        raise AttributeError(f"module 'fnn' has no attribute {name!r}")

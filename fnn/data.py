@@ -203,7 +203,7 @@ def load_digits(*, size: int = 8, test_size: int = 297, shuffle_seed: int | None
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Reads one IDX file (the format of the original MNIST files), gzipped or not.
 
     The format: two zero bytes, a type code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
@@ -277,7 +277,7 @@ def _read_mnist_arrays(path: str) -> dict[str, np.ndarray]:
 
 
 def load_mnist(
-    path: str | os.PathLike | None = None, *, pad_to: int | None = None, standardize: bool = False
+    path: str | os.PathLike[str] | None = None, *, pad_to: int | None = None, standardize: bool = False
 ) -> tuple[Dataset, Dataset]:
     """MNIST from a local file or directory (nothing downloads).
 

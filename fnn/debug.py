@@ -60,7 +60,7 @@ class NonFinite:
       context: what else was seen (``its input was finite``).
     """
 
-    path: tuple
+    path: tuple[int | str, ...]
     layer: str
     where: str
     count: int

@@ -30,7 +30,7 @@ def _count(tree: Any) -> tuple[int, int]:
     return int(count), int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in leaves))
 
 
-def summary_rows(model: Module, input_shape: ShapeTree, dtype: Any = None) -> list[dict]:
+def summary_rows(model: Module, input_shape: ShapeTree, dtype: Any = None) -> list[dict[str, Any]]:
     """One dict per leaf layer: path, layer, input/output shape, params, counts and bytes.
 
     Runs the model's init under ``jax.eval_shape``: no parameter is allocated.

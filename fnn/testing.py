@@ -39,7 +39,7 @@ def _float_leaves(tree: PyTree) -> tuple[list, Callable[[list], PyTree]]:
 
 
 def jacobian_error(
-    fn: Callable[[list], Any], args: list, *, eps: float = 1e-6
+    fn: Callable[[list[Any]], Any], args: list[Any], *, eps: float = 1e-6
 ) -> float:
     """Max |J_autodiff - J_central_differences| of ``fn`` over the float arrays ``args``.
 

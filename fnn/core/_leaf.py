@@ -39,6 +39,9 @@ from fnn.core._shapes import (
 )
 from fnn.errors import DTypeError, FnnError, ShapeError
 
+# Public as jax.dtypes.TypePromotionError only since jax 0.9; the floor (0.8) has it privately.
+TypePromotionError = getattr(jax.dtypes, "TypePromotionError", None) or jax._src.dtypes.TypePromotionError
+
 
 def derive_output(
     name: str, forward: Callable, params: Params, state: State, shape: ShapeTree, dtype: Any
@@ -96,7 +99,7 @@ def leaf(
     input_dtype: Any = jnp.float32,
     float_input: bool = True,
     stateful: bool = False,
-    config: dict | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Module:
     """Builds a leaf Module from its forward function, initialisers and shape check.
 
@@ -150,7 +153,7 @@ def leaf(
             y, s = step(p, s, x, rng=rng, train=train)
         except FnnError as e:
             raise named(e, name) from None
-        except jax.dtypes.TypePromotionError as e:
+        except TypePromotionError as e:
             pdts = sorted({jnp.dtype(v.dtype).name for v in jax.tree.leaves(p)})
             raise DTypeError(
                 f"{name} got input of dtype {_dtype_text(dtype_of(x))} but its params are {', '.join(pdts) or 'none'}; "
@@ -173,7 +176,7 @@ def leaf(
 
 
 def elementwise(
-    name: str, fn: Callable[[Array], Array], *, kind: str | None = None, config: dict | None = None
+    name: str, fn: Callable[[Array], Array], *, kind: str | None = None, config: dict[str, Any] | None = None
 ) -> Module:
     """A parameter-free element-wise layer ``y = fn(x)`` of any shape."""
     return leaf(name, lambda p, x, *, rng, train: fn(x), kind=kind or name.removeprefix("nn."), config=config)

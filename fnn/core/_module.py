@@ -64,7 +64,7 @@ def apply_hook(hook: Callable[[tuple, Module, Any], Any]) -> Iterator[None]:
         APPLY_HOOK.reset(token)
 
 
-def current_path() -> tuple:
+def current_path() -> tuple[int | str, ...]:
     """The params path of the module being initialised or applied, e.g. ``(2, 0)``."""
     return PATH.get()
 
@@ -111,14 +111,14 @@ class Module:
     """
 
     name: str
-    init_fn: Callable
-    apply_fn: Callable
+    init_fn: Callable[..., Any]
+    apply_fn: Callable[..., Any]
     children: tuple[Module, ...] = ()
     has_state: bool = False
     kind: str = ""
     render: Callable[[Module], str] | None = None
     rebuild: Callable[[tuple[Module, ...]], Module] | None = None
-    config: dict = dataclasses.field(default_factory=dict)
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     # -- the plain pair ---------------------------------------------------------------
     def init(self, rng: Array, input_shape: ShapeTree, dtype: Any = None) -> tuple[ShapeTree, Params]:
@@ -158,7 +158,7 @@ class Module:
         y, _ = self.stateful.apply(params, self._empty_state(), x, rng=rng, train=train)
         return y
 
-    def __iter__(self) -> Iterator[Callable]:
+    def __iter__(self) -> Iterator[Callable[..., Any]]:
         return iter((self.init, self.apply))
 
     # -- the stateful pair ------------------------------------------------------------
@@ -247,7 +247,7 @@ class StatefulPair:
         _check_call(self.module, rng, train)
         return self.module.apply_fn(params, state, as_input(x), rng=rng, train=train)
 
-    def __iter__(self) -> Iterator[Callable]:
+    def __iter__(self) -> Iterator[Callable[..., Any]]:
         return iter((self.init, self.apply))
 
 

@@ -62,10 +62,10 @@ class Criterion:
     prepare: Callable[[Any, Any], tuple[Any, Any]]
     loss: Callable[[Any, Any], Array]
     reduction: str = "mean"
-    config: dict = dataclasses.field(default_factory=dict)
-    children: tuple = ()
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    children: tuple[tuple[Criterion, float], ...] = ()
     remake: Callable[[str], Criterion] | None = None
-    rebuild: Callable[[tuple], Criterion] | None = None
+    rebuild: Callable[[tuple[tuple[Criterion, float], ...]], Criterion] | None = None
 
     def __call__(self, input: Any, target: Any) -> Array:
         """The loss: a 0-d array (or per-element/per-sample losses for ``reduction='none'``).

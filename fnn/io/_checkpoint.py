@@ -115,14 +115,14 @@ class Checkpoint:
     state: Any = None
     opt_state: Any = None
     step: int = 0
-    meta: dict = dataclasses.field(default_factory=dict)
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     report: LoadReport = dataclasses.field(default_factory=LoadReport)
     fnn_version: str = ""
     extra: Any = None
 
 
 def save(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     params: Any,
     state: Any = None,
@@ -299,7 +299,7 @@ def _load_like(name: str, template: Any, records: dict, arrays: dict,
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def load(path: str | os.PathLike, like: Any = None, strict: bool = True) -> Checkpoint:
+def load(path: str | os.PathLike[str], like: Any = None, strict: bool = True) -> Checkpoint:
     """Loads a checkpoint written by :func:`save`, verifying every array.
 
     Args:

@@ -133,7 +133,7 @@ def _parse(path: str, f: IO[bytes]) -> tuple[dict[str, str], dict[str, np.ndarra
     return metadata, arrays
 
 
-def read(path: str | os.PathLike, *, what: str = "") -> tuple[dict[str, str], dict[str, np.ndarray]]:
+def read(path: str | os.PathLike[str], *, what: str = "") -> tuple[dict[str, str], dict[str, np.ndarray]]:
     """Reads the metadata and every array of a safetensors file, checking its whole layout.
 
     Args:
@@ -172,7 +172,7 @@ def _fsync_dir(directory: str) -> None:
             os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
     """Writes a file atomically: ``write(tmp)`` then fsync, ``os.replace`` and a directory fsync.
 
     The temporary file ``.<name>.<random>.tmp`` lives in the target's directory (so the rename
@@ -210,7 +210,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     _fsync_dir(directory)
 
 
-def write(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> None:
+def write(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> None:
     """Writes ``arrays`` and ``metadata`` as a safetensors file, atomically (:func:`atomic_write`).
 
     Raises:

@@ -143,7 +143,7 @@ def _to_numpy(key: str, v: Any) -> np.ndarray:
     raise CheckpointError(f"state_dict[{key!r}] is a {type(v).__name__}, not an array or tensor")
 
 
-def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Reads every array of a safetensors file (e.g. from ``safetensors.torch.save_file``).
 
     Handles the dtypes ``safetensors.numpy`` lacks (bfloat16, float8). Runs no code.
@@ -239,7 +239,7 @@ class _Matching:
     done: set[str] = dataclasses.field(default_factory=set)  # fnn keys the state_dict provided (loaded or bad)
 
 
-def _source(state_dict: Mapping[str, Any] | str | os.PathLike) -> dict[str, np.ndarray]:
+def _source(state_dict: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """The state_dict as numpy arrays, from a mapping or a .safetensors file."""
     if isinstance(state_dict, (str, os.PathLike)):
         return read_safetensors(state_dict)
@@ -342,7 +342,7 @@ def load_torch_state_dict(
     model: Module | None,
     params: Any,
     state: Any,
-    state_dict: Mapping[str, Any] | str | os.PathLike,
+    state_dict: Mapping[str, Any] | str | os.PathLike[str],
     *,
     strict: bool = True,
     rename: Mapping[str, str | None] | Callable[[str], str | None] | None = None,
@@ -428,7 +428,7 @@ def to_torch_state_dict(
 
 
 def save_torch_state_dict(
-    path: str | os.PathLike, params: Any, state: Any = None, *, model: Module | None = None
+    path: str | os.PathLike[str], params: Any, state: Any = None, *, model: Module | None = None
 ) -> None:
     """Writes :func:`to_torch_state_dict` as a ``.safetensors`` file PyTorch reads, atomically.
 

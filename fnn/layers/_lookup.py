@@ -59,7 +59,7 @@ def _grad_scale_bwd(s, g):
 _grad_scale.defvjp(_grad_scale_fwd, _grad_scale_bwd)
 
 
-def lookup_weight(params: dict, state: Any = ()) -> jax.Array:
+def lookup_weight(params: dict[str, Any], state: Any = ()) -> jax.Array:
     """The effective table of a LookupTable/Embedding: ``weight``, plus ``delta`` when it has max_norm state.
 
     >>> import jax, jax.numpy as jnp, fnn

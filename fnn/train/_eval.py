@@ -21,7 +21,7 @@ from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError
 
-Metrics = tuple[tuple[str, Callable], ...]
+Metrics = tuple[tuple[str, Callable[..., Any]], ...]
 PyTree = Any
 Criterion = Callable[[Any, Any], jax.Array]
 _RESERVED = ("loss", "count", "bad_step", "bad_loss", "bad_grad_norm")
@@ -72,7 +72,7 @@ def masked_mean(fn: Callable, output: Any, target: Any, mask: jax.Array) -> jax.
     return total / jnp.maximum(jnp.sum(mask), 1).astype(values.dtype)
 
 
-def resolve_metrics(metrics: Mapping[str, Callable] | Metrics | None, targets: Any) -> Metrics:
+def resolve_metrics(metrics: Mapping[str, Callable[..., Any]] | Metrics | None, targets: Any) -> Metrics:
     """The metrics as a tuple of ``(name, fn)``; None means accuracy for integer targets."""
     if metrics is None:
         leaves = jax.tree.leaves(targets)
@@ -124,8 +124,10 @@ class EvalStep:
     :func:`evaluate` runs it over a whole dataset in padded batches of one shape.
     """
 
-    def __init__(self, model: Module, criterion: Callable | None, metrics: Metrics):
-        self.model, self.criterion, self.metrics = model, criterion, metrics
+    def __init__(self, model: Module, criterion: Callable[[Any, Any], Any] | None, metrics: Metrics):
+        self.model: Module = model
+        self.criterion: Callable[[Any, Any], Any] | None = criterion
+        self.metrics: Metrics = metrics
         self._traces: dict[tuple[int, int], list[int]] = {}
 
     def kernel(self, batch_size: int, n: int) -> Callable:
@@ -151,7 +153,7 @@ class EvalStep:
 
 
 def make_eval_step(
-    model: Module, criterion: Callable | None = None, metrics: Mapping[str, Callable] | Metrics | None = ()
+    model: Module, criterion: Callable | None = None, metrics: Mapping[str, Callable[..., Any]] | Metrics | None = ()
 ) -> EvalStep:
     """The evaluation step: ``step(params, state, x, y) -> {name: mean}`` in eval mode.
 
@@ -193,7 +195,7 @@ def evaluate(
     *,
     state: PyTree = None,
     criterion: Criterion | None = None,
-    metrics: Mapping[str, Callable] | None = None,
+    metrics: Mapping[str, Callable[..., Any]] | None = None,
     batch_size: int = 1000,
 ) -> dict[str, float]:
     """Evaluates ``model`` in eval mode over all of ``data``; returns ``{name: mean over examples}``.

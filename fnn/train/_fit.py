@@ -98,7 +98,7 @@ def fit(
     resume: TrainState | None = None,
     eval_data: Dataset | tuple[Any, Any] | None = None,
     eval_batch_size: int = 1000,
-    metrics: Mapping[str, Callable] | None = None,
+    metrics: Mapping[str, Callable[..., Any]] | None = None,
     drop_last: bool = True,
     shuffle: bool | str = True,
     max_steps: int | None = None,

@@ -11,15 +11,17 @@ scripts, notebooks and threads. The PNG is written atomically by fnn.io's one at
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fnn.errors import ConfigError
 from fnn.io._safetensors import atomic_write
 
 
-def _pairs(history: Mapping[str, Sequence[float]]) -> tuple[list[str], list[str]]:
+def _pairs(history: Mapping[str, np.ndarray]) -> tuple[list[str], list[str]]:
     """The loss keys and the metric keys (without the ``eval_`` prefix), in a stable order."""
     bases = []
     for key in history:
@@ -31,8 +33,8 @@ def _pairs(history: Mapping[str, Sequence[float]]) -> tuple[list[str], list[str]
 
 
 def plot_history(
-    history: Mapping[str, Sequence[float]],
-    path: str | os.PathLike,
+    history: Mapping[str, ArrayLike],
+    path: str | os.PathLike[str],
     *,
     title: str | None = None,
     dpi: int = 120,
@@ -55,10 +57,21 @@ def plot_history(
     >>> fnn.train.plot_history(history, out) == out, os.path.getsize(out) > 0
     (True, True)
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     path = os.fspath(path)
+    fig = _figure(history, title)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    return path
+
+
+def _figure(history: Mapping[str, ArrayLike], title: str | None) -> Any:
+    """The matplotlib Figure of :func:`plot_history`: losses left, other quantities right."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError as e:
+        raise ConfigError("plot_history needs matplotlib: pip install 'fnn[train]' (or matplotlib)") from e
+
     curves = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in history.items()}
     if not curves or not any(len(v) for v in curves.values()):
         raise ConfigError("plot_history: the history has no epochs to draw")
@@ -74,15 +87,15 @@ def plot_history(
                     epochs = np.arange(1, len(curves[key]) + 1)
                     ax.plot(epochs, curves[key], style, marker="o", markersize=3, label=f"{base} ({label})")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("loss" if bases is losses else "value")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.set_ylabel(", ".join(bases))
         if bases is losses and all(np.all(curves.get(k, np.ones(1)) > 0) for b in bases for k in (b, f"eval_{b}")):
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
-    return path
+    return fig
 
 
 __all__ = ["plot_history"]

@@ -159,7 +159,7 @@ def _rest(train_state: Any) -> Any:
     return dataclasses.replace(train_state, params=None, state=None, opt_state=None)
 
 
-def save_train_state(path: str | os.PathLike, train_state: Any, *, meta: Mapping[str, Any] | None = None) -> None:
+def save_train_state(path: str | os.PathLike[str], train_state: Any, *, meta: Mapping[str, Any] | None = None) -> None:
     """Saves a whole training state (:class:`TrainState`) so that training resumes bit-identically.
 
     ``params``, ``state`` and ``opt_state`` go to their usual trees (so :func:`fnn.io.load` reads
@@ -186,7 +186,7 @@ def save_train_state(path: str | os.PathLike, train_state: Any, *, meta: Mapping
          step=int(np.asarray(step)) if np.ndim(step) == 0 else 0, meta=meta, extra=_rest(train_state))
 
 
-def load_train_state(path: str | os.PathLike, like: Any = None) -> Any:
+def load_train_state(path: str | os.PathLike[str], like: Any = None) -> Any:
     """Loads a training state written by :func:`save_train_state`.
 
     Args:
