@@ -199,7 +199,7 @@ def _describe(obj: Any) -> str:
 
 def build_t7(obj: Any, *, dtype: Any = jnp.float32, strict: bool = True) -> T7Model:
     """Builds an fnn model from an object read by :func:`read_t7`; see :func:`load_t7`."""
-    from fnn.io._t7_modules import T7_MODULES
+    from fnn.io._t7_graph import T7_MODULES  # the whole registry, nngraph's gModule included
 
     load = _Load(T7_MODULES, dtype, strict)
     model, params, state = load.build(obj, "")

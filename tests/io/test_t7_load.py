@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn.io import T7_MODULES, T7List, load_t7
+from fnn.io import T7_MODULES, T7List, T7Object, T7Table, load_t7
 from fnn.io._t7_load import build_t7
 from tests.io.t7_writer import module, to_t7, write_t7
 
@@ -278,6 +278,7 @@ def test_fields_map_to_the_constructor_and_the_param_layout(typename, fields, wa
 def test_every_registered_class_has_a_case():
     """Coverage by reflection: each builder in the registry is exercised by a case (aliases share one)."""
     covered = {id(T7_MODULES[c[0]]) for c in CASES}
+    covered |= {id(T7_MODULES[n]) for n in ("nn.gModule",) if n in T7_MODULES}  # test_gmodule_* below
     missing = sorted(name for name, builder in T7_MODULES.items() if id(builder) not in covered)
     assert not missing, f"registry entries without a field-mapping case: {missing}"
     for name in ("cudnn.SpatialConvolution", "cudnn.SpatialMaxPooling", "cudnn.SpatialAveragePooling",
@@ -358,3 +359,59 @@ def test_bad_trees():
         build_t7(module("nn.SpatialConvolution", nInputPlane=3, nOutputPlane=2, kW=2, kH=2, weight=W[0]))
     with pytest.raises(fnn.T7Error, match="sum pooling"):
         build_t7(module("nn.SpatialAveragePooling", kW=2, kH=2, divide=False))
+
+
+# --------------------------------------------------------------------------- nngraph graphs built as nngraph saves them
+
+
+def _nngraph(n_inputs, specs, outputs):
+    """A gModule object tree as nngraph saves it. ``specs``: (module or None, parent refs, extra data) in
+    topological order; a ref is "in" (the input table) or an earlier spec's position."""
+    datas = {"in": T7Table(input=T7Table(), mapindex=T7Table())}
+    nodes = [datas["in"]]
+    for i, (mod, parents, extra) in enumerate(specs):
+        data = T7Table(mapindex=T7Table(), **extra)
+        if mod is not None:
+            data["module"] = mod
+        for k, ref in enumerate(parents, start=1):
+            data.mapindex[k] = datas[ref]
+            data.mapindex[datas[ref]] = k
+        datas[i] = data
+        nodes.append(data)
+    out = T7Table(input=T7Table(), mapindex=T7Table())
+    for k, ref in enumerate(outputs, start=1):
+        out.mapindex[k] = datas[ref]
+    nodes.append(out)
+    wrapped = T7List(T7Object("nngraph.Node", 1, T7Table(data=d, id=float(i + 1), children=T7Table()))
+                     for i, d in enumerate(nodes))
+    mods = T7List(d["module"] for d in nodes if "module" in d)
+    return module("nn.gModule", forwardnodes=wrapped, innode=wrapped[0], outnode=wrapped[-1], nInputs=n_inputs,
+                  modules=mods)
+
+
+def test_gmodule_with_split_inputs_a_shared_module_and_two_outputs(tmp_path):
+    if "nn.gModule" not in T7_MODULES:
+        pytest.skip("fnn has no gModule yet (the graphs issue)")
+    lin = module("nn.Linear", weight=W[0, 0], bias=B)
+    tree = _nngraph(2, [
+        (None, ["in"], {"nSplitOutputs": 2}),                     # 0: the input table split in two
+        (None, [0], {"selectindex": 1}), (None, [0], {"selectindex": 2}),
+        (module("nn.Identity"), [1], {}), (module("nn.Identity"), [2], {}),  # 3, 4: the two inputs
+        (lin, [3], {}), (lin, [4], {}),                           # 5, 6: one Linear used twice
+        (module("nn.JoinTable", dimension=1, nInputDims=1), [5, 6], {}),    # 7: (4,) joined
+        (module("nn.SplitTable", dimension=1, nInputDims=1), [7], {}),      # 8: a table of four scalars
+        (None, [8], {"nSplitOutputs": 4}),                        # 9
+    ] + [(None, [9], {"selectindex": k}) for k in (1, 2, 3, 4)] + [  # 10..13
+        (module("nn.CAddTable"), [10, 13], {}), (module("nn.Tanh"), [7], {}),  # 14, 15
+        (module("nn.CMulTable"), [11, 12], {}),                   # 16
+    ], outputs=[15, 14, 16])
+    path = tmp_path / "graph.t7"
+    write_t7(path, tree)
+    model, params, _ = load_t7(path, dtype=jnp.float64)
+    assert sum(1 for p in params if p) == 1  # one params slot for the shared Linear
+    a, b = np.array([0.3, -0.2]), np.array([1.5, 0.25])
+    y = model.apply(params, (jnp.asarray(a), jnp.asarray(b)))
+    w, bias = W[0, 0].astype(np.float64), B.astype(np.float64)
+    h = np.concatenate([w @ a + bias, w @ b + bias])
+    for got, want in zip(y, [np.tanh(h), h[0] + h[3], h[1] * h[2]]):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-12)
