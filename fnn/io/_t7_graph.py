@@ -45,7 +45,7 @@ def _parents(f: Fields, data: Any) -> list[Any]:
 def _graph_parts(f: Fields) -> tuple[list, Any, Any, int]:
     nodes = f.children("forwardnodes")
     innode, outnode = f.raw("innode"), f.raw("outnode")
-    n_inputs = f.int("nInputs", 1)
+    n_inputs = f.integer("nInputs", 1)
     if not nodes or any(getattr(n, "typename", None) != "nngraph.Node" for n in nodes):
         raise f.fail("forwardnodes should be a list of nngraph.Node")
     return nodes, innode.data, outnode.data, n_inputs

@@ -74,7 +74,7 @@ class Fields:
             return default
         return v
 
-    def num(self, name: str, default: Any = _REQUIRED) -> float:
+    def num(self, name: str, default: Any = _REQUIRED) -> Any:
         v = self.raw(name, default)
         if v is default and default is not _REQUIRED:
             return v
@@ -84,7 +84,7 @@ class Fields:
             raise self.fail(f"the field {name!r} should be a number, got {type(v).__name__}")
         return float(v)
 
-    def int(self, name: str, default: Any = _REQUIRED) -> int:
+    def integer(self, name: str, default: Any = _REQUIRED) -> Any:
         v = self.num(name, default)
         if v is default and default is not _REQUIRED:
             return v
@@ -92,15 +92,15 @@ class Fields:
             raise self.fail(f"the field {name!r} should be an integer, got {v}")
         return int(v)
 
-    def bool(self, name: str, default: Any = _REQUIRED) -> bool:
+    def boolean(self, name: str, default: Any = _REQUIRED) -> Any:
         v = self.raw(name, default)
         if not isinstance(v, bool):
             raise self.fail(f"the field {name!r} should be a boolean, got {type(v).__name__}")
         return v
 
-    def dim(self, name: str, default: Any = _REQUIRED) -> int:
+    def dim(self, name: str, default: Any = _REQUIRED) -> Any:
         """A torch7 dimension or index (1-based; negative counts from the end) made 0-based."""
-        v = self.int(name, default)
+        v = self.integer(name, default)
         if v is None:
             return None
         return v - 1 if v > 0 else v
@@ -210,7 +210,7 @@ def build_t7(obj: Any, *, dtype: Any = jnp.float32, strict: bool = True) -> T7Mo
     return T7Model(model, params, state)
 
 
-def load_t7(path: str | os.PathLike, dtype: Any = jnp.float32, strict: bool = True) -> T7Model:
+def load_t7(path: str | os.PathLike[str], dtype: Any = jnp.float32, strict: bool = True) -> T7Model:
     """Loads a Lua torch7 model (``torch.save(path, model)``) as an fnn Module, its params and state.
 
     The model is built with fnn's own constructors, so it prints as torch7 printed it and runs,

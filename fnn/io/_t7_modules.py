@@ -112,49 +112,49 @@ def _weights(f: Fields, shape: tuple[int, ...]) -> dict:
 
 def _pads(f: Fields) -> tuple[int, int]:
     if f.has("padding"):  # files older than padW/padH
-        return f.int("padding"), f.int("padding")
-    pad_w = f.int("padW", 0)
-    return pad_w, f.int("padH", pad_w)
+        return f.integer("padding"), f.integer("padding")
+    pad_w = f.integer("padW", 0)
+    return pad_w, f.integer("padH", pad_w)
 
 
 @_register("nn.SpatialConvolution", "nn.SpatialConvolutionMM", "cudnn.SpatialConvolution",
            "nn.SpatialDilatedConvolution")
 def _spatial_conv(f: Fields) -> tuple[Module, Any, Any]:
-    n_in, n_out, kw, kh = f.int("nInputPlane"), f.int("nOutputPlane"), f.int("kW"), f.int("kH")
-    groups = f.int("groups", 1)
+    n_in, n_out, kw, kh = f.integer("nInputPlane"), f.integer("nOutputPlane"), f.integer("kW"), f.integer("kH")
+    groups = f.integer("groups", 1)
     p = _weights(f, (n_out, n_in // groups, kh, kw))
     pad_w, pad_h = _pads(f)
-    m = nn.SpatialConvolution(n_in, n_out, kw, kh, f.int("dW", 1), f.int("dH", 1), pad_w, pad_h,
-                              dilW=f.int("dilationW", 1), dilH=f.int("dilationH", 1), groups=groups,
+    m = nn.SpatialConvolution(n_in, n_out, kw, kh, f.integer("dW", 1), f.integer("dH", 1), pad_w, pad_h,
+                              dilW=f.integer("dilationW", 1), dilH=f.integer("dilationH", 1), groups=groups,
                               bias="bias" in p)
     return m, p, ()
 
 
 @_register("nn.SpatialFullConvolution", "cudnn.SpatialFullConvolution")
 def _spatial_full_conv(f: Fields) -> tuple[Module, Any, Any]:
-    n_in, n_out, kw, kh = f.int("nInputPlane"), f.int("nOutputPlane"), f.int("kW"), f.int("kH")
+    n_in, n_out, kw, kh = f.integer("nInputPlane"), f.integer("nOutputPlane"), f.integer("kW"), f.integer("kH")
     p = _weights(f, (n_in, n_out, kh, kw))
-    m = nn.SpatialFullConvolution(n_in, n_out, kw, kh, f.int("dW", 1), f.int("dH", 1), f.int("padW", 0),
-                                  f.int("padH", 0), f.int("adjW", 0), f.int("adjH", 0), bias="bias" in p)
+    m = nn.SpatialFullConvolution(n_in, n_out, kw, kh, f.integer("dW", 1), f.integer("dH", 1), f.integer("padW", 0),
+                                  f.integer("padH", 0), f.integer("adjW", 0), f.integer("adjH", 0), bias="bias" in p)
     return m, p, ()
 
 
 @_register("nn.TemporalConvolution")
 def _temporal_conv(f: Fields) -> tuple[Module, Any, Any]:
-    n_in, n_out, kw = f.int("inputFrameSize"), f.int("outputFrameSize"), f.int("kW")
+    n_in, n_out, kw = f.integer("inputFrameSize"), f.integer("outputFrameSize"), f.integer("kW")
     p = _weights(f, (n_out, kw * n_in))
-    return nn.TemporalConvolution(n_in, n_out, kw, f.int("dW", 1), bias="bias" in p), p, ()
+    return nn.TemporalConvolution(n_in, n_out, kw, f.integer("dW", 1), bias="bias" in p), p, ()
 
 
 @_register("nn.VolumetricConvolution", "cudnn.VolumetricConvolution")
 def _volumetric_conv(f: Fields) -> tuple[Module, Any, Any]:
-    n_in, n_out = f.int("nInputPlane"), f.int("nOutputPlane")
-    kt, kw, kh = f.int("kT"), f.int("kW"), f.int("kH")
+    n_in, n_out = f.integer("nInputPlane"), f.integer("nOutputPlane")
+    kt, kw, kh = f.integer("kT"), f.integer("kW"), f.integer("kH")
     p = _weights(f, (n_out, n_in, kt, kh, kw))
-    pad_t = f.int("padT", 0)
-    pad_w = f.int("padW", pad_t)
-    m = nn.VolumetricConvolution(n_in, n_out, kt, kw, kh, f.int("dT", 1), f.int("dW", 1), f.int("dH", 1),
-                                 pad_t, pad_w, f.int("padH", pad_w), bias="bias" in p)
+    pad_t = f.integer("padT", 0)
+    pad_w = f.integer("padW", pad_t)
+    m = nn.VolumetricConvolution(n_in, n_out, kt, kw, kh, f.integer("dT", 1), f.integer("dW", 1), f.integer("dH", 1),
+                                 pad_t, pad_w, f.integer("padH", pad_w), bias="bias" in p)
     return m, p, ()
 
 
@@ -163,42 +163,43 @@ def _volumetric_conv(f: Fields) -> tuple[Module, Any, Any]:
 
 @_register("nn.SpatialMaxPooling", "cudnn.SpatialMaxPooling")
 def _spatial_max(f: Fields) -> tuple[Module, Any, Any]:
-    kw, kh = f.int("kW"), f.int("kH")
-    return _plain(nn.SpatialMaxPooling(kw, kh, f.int("dW", kw), f.int("dH", kh), f.int("padW", 0), f.int("padH", 0),
-                                       ceil_mode=f.bool("ceil_mode", False)))
+    kw, kh = f.integer("kW"), f.integer("kH")
+    return _plain(nn.SpatialMaxPooling(kw, kh, f.integer("dW", kw), f.integer("dH", kh), f.integer("padW", 0),
+                                       f.integer("padH", 0), ceil_mode=f.boolean("ceil_mode", False)))
 
 
 @_register("nn.SpatialAveragePooling", "cudnn.SpatialAveragePooling")
 def _spatial_avg(f: Fields) -> tuple[Module, Any, Any]:
-    if f.bool("divide", True) is False:
+    if f.boolean("divide", True) is False:
         raise f.fail("divide=false (sum pooling, torch7 before 2016) has no fnn counterpart")
     old = not f.has("ceil_mode")  # torch7's backwardCompatible(): no padding, include_pad
-    kw, kh = f.int("kW"), f.int("kH")
-    pads = (0, 0) if old else (f.int("padW", 0), f.int("padH", 0))
-    return _plain(nn.SpatialAveragePooling(kw, kh, f.int("dW", 1), f.int("dH", 1), *pads,
-                                           ceil_mode=f.bool("ceil_mode", False),
-                                           count_include_pad=f.bool("count_include_pad", True)))
+    kw, kh = f.integer("kW"), f.integer("kH")
+    pads = (0, 0) if old else (f.integer("padW", 0), f.integer("padH", 0))
+    return _plain(nn.SpatialAveragePooling(kw, kh, f.integer("dW", 1), f.integer("dH", 1), *pads,
+                                           ceil_mode=f.boolean("ceil_mode", False),
+                                           count_include_pad=f.boolean("count_include_pad", True)))
 
 
-_simple("nn.SpatialAdaptiveMaxPooling", lambda f: nn.SpatialAdaptiveMaxPooling(f.int("W"), f.int("H")))
-_simple("nn.SpatialAdaptiveAveragePooling", lambda f: nn.SpatialAdaptiveAveragePooling(f.int("W"), f.int("H")))
-_simple("nn.TemporalMaxPooling", lambda f: nn.TemporalMaxPooling(f.int("kW"), f.int("dW", f.int("kW"))))
+_simple("nn.SpatialAdaptiveMaxPooling", lambda f: nn.SpatialAdaptiveMaxPooling(f.integer("W"), f.integer("H")))
+_simple("nn.SpatialAdaptiveAveragePooling", lambda f: nn.SpatialAdaptiveAveragePooling(f.integer("W"), f.integer("H")))
+_simple("nn.TemporalMaxPooling", lambda f: nn.TemporalMaxPooling(f.integer("kW"), f.integer("dW", f.integer("kW"))))
 
 
 @_register("nn.VolumetricMaxPooling", "cudnn.VolumetricMaxPooling")
 def _volumetric_max(f: Fields) -> tuple[Module, Any, Any]:
-    kt, kw, kh = f.int("kT"), f.int("kW"), f.int("kH")
-    return _plain(nn.VolumetricMaxPooling(kt, kw, kh, f.int("dT", kt), f.int("dW", kw), f.int("dH", kh),
-                                          f.int("padT", 0), f.int("padW", 0), f.int("padH", 0),
-                                          ceil_mode=f.bool("ceil_mode", False)))
+    kt, kw, kh = f.integer("kT"), f.integer("kW"), f.integer("kH")
+    return _plain(nn.VolumetricMaxPooling(kt, kw, kh, f.integer("dT", kt), f.integer("dW", kw), f.integer("dH", kh),
+                                          f.integer("padT", 0), f.integer("padW", 0), f.integer("padH", 0),
+                                          ceil_mode=f.boolean("ceil_mode", False)))
 
 
 @_register("nn.VolumetricAveragePooling", "cudnn.VolumetricAveragePooling")
 def _volumetric_avg(f: Fields) -> tuple[Module, Any, Any]:
-    if any(f.int(p, 0) for p in ("padT", "padW", "padH")):
+    if any(f.integer(p, 0) for p in ("padT", "padW", "padH")):
         raise f.fail("padded volumetric average pooling has no fnn counterpart")
-    kt, kw, kh = f.int("kT"), f.int("kW"), f.int("kH")
-    return _plain(nn.VolumetricAveragePooling(kt, kw, kh, f.int("dT", kt), f.int("dW", kw), f.int("dH", kh)))
+    kt, kw, kh = f.integer("kT"), f.integer("kW"), f.integer("kH")
+    return _plain(nn.VolumetricAveragePooling(kt, kw, kh, f.integer("dT", kt), f.integer("dW", kw),
+                                              f.integer("dH", kh)))
 
 
 # --------------------------------------------------------------------------- normalisation and dropout
@@ -230,11 +231,11 @@ _register("nn.VolumetricBatchNormalization", "cudnn.VolumetricBatchNormalization
     _batch_norm(nn.VolumetricBatchNormalization))
 
 # A file without v2 predates it: torch7 then scaled at evaluation (v1).
-_simple("nn.Dropout", lambda f: nn.Dropout(f.num("p", 0.5), v1=not f.bool("v2", False),
-                                           stochastic_inference=f.bool("stochastic_inference", False)))
-_simple("nn.SpatialDropout", lambda f: nn.SpatialDropout(f.num("p", 0.5), f.bool("stochastic_inference", False)))
+_simple("nn.Dropout", lambda f: nn.Dropout(f.num("p", 0.5), v1=not f.boolean("v2", False),
+                                           stochastic_inference=f.boolean("stochastic_inference", False)))
+_simple("nn.SpatialDropout", lambda f: nn.SpatialDropout(f.num("p", 0.5), f.boolean("stochastic_inference", False)))
 _simple("nn.VolumetricDropout",
-        lambda f: nn.VolumetricDropout(f.num("p", 0.5), f.bool("stochastic_inference", False)))
+        lambda f: nn.VolumetricDropout(f.num("p", 0.5), f.boolean("stochastic_inference", False)))
 
 # --------------------------------------------------------------------------- transfer functions
 
@@ -259,7 +260,7 @@ _simple("nn.GatedLinearUnit", lambda f: nn.GatedLinearUnit(f.dim("dim", -1)))
 @_register("nn.PReLU")
 def _prelu(f: Fields) -> tuple[Module, Any, Any]:
     w = f.array("weight")
-    return nn.PReLU(f.int("nOutputPlane", 0)), {"weight": jnp.reshape(w, (-1,))}, ()
+    return nn.PReLU(f.integer("nOutputPlane", 0)), {"weight": jnp.reshape(w, (-1,))}, ()
 
 
 # --------------------------------------------------------------------------- simple, shaping, reduction
@@ -267,23 +268,23 @@ def _prelu(f: Fields) -> tuple[Module, Any, Any]:
 _simple("nn.Identity", lambda f: nn.Identity())
 _simple("nn.MulConstant", lambda f: nn.MulConstant(f.num("constant_scalar")))
 _simple("nn.AddConstant", lambda f: nn.AddConstant(f.num("constant_scalar")))
-_simple("nn.Replicate", lambda f: nn.Replicate(f.int("nfeatures"), f.dim("dim", 1), f.int("ndim", None)))
-_simple("nn.Padding", lambda f: nn.Padding(f.dim("dim"), f.int("pad"), f.int("nInputDim", None),
-                                           f.num("value", 0.0), f.int("index", 1) - 1))
-_simple("nn.View", lambda f: nn.View(*f.ints("size"), num_input_dims=f.int("numInputDims", None)))
+_simple("nn.Replicate", lambda f: nn.Replicate(f.integer("nfeatures"), f.dim("dim", 1), f.integer("ndim", None)))
+_simple("nn.Padding", lambda f: nn.Padding(f.dim("dim"), f.integer("pad"), f.integer("nInputDim", None),
+                                           f.num("value", 0.0), f.integer("index", 1) - 1))
+_simple("nn.View", lambda f: nn.View(*f.ints("size"), num_input_dims=f.integer("numInputDims", None)))
 _simple("nn.Reshape", lambda f: nn.Reshape(*f.ints("size"), batch_mode=f.raw("batchMode", None)))
-_simple("nn.Narrow", lambda f: nn.Narrow(f.dim("dimension"), f.dim("index"), f.int("length", 1)))
+_simple("nn.Narrow", lambda f: nn.Narrow(f.dim("dimension"), f.dim("index"), f.integer("length", 1)))
 _simple("nn.Select", lambda f: nn.Select(f.dim("dimension"), f.dim("index")))
-_simple("nn.Squeeze", lambda f: nn.Squeeze(f.dim("dim", None), f.int("numInputDims", None)))
-_simple("nn.Unsqueeze", lambda f: nn.Unsqueeze(f.dim("pos"), f.int("numInputDims", None)))
+_simple("nn.Squeeze", lambda f: nn.Squeeze(f.dim("dim", None), f.integer("numInputDims", None)))
+_simple("nn.Unsqueeze", lambda f: nn.Unsqueeze(f.dim("pos"), f.integer("numInputDims", None)))
 _simple("nn.Transpose", lambda f: nn.Transpose(
     *[tuple(int(d) - 1 for d in pair) for pair in f.children("permutations")],
-    num_input_dims=f.int("numInputDims", None)))
-_simple("nn.Sum", lambda f: nn.Sum(f.dim("dimension", 1), f.int("nInputDims", None), f.bool("sizeAverage", False),
-                                   f.bool("squeeze", True)))
-_simple("nn.Mean", lambda f: nn.Mean(f.dim("dimension", 1), f.int("nInputDims", None)))
-_simple("nn.Max", lambda f: nn.Max(f.dim("dimension", 1), f.int("nInputDims", None)))
-_simple("nn.Min", lambda f: nn.Min(f.dim("dimension", 1), f.int("nInputDims", None)))
+    num_input_dims=f.integer("numInputDims", None)))
+_simple("nn.Sum", lambda f: nn.Sum(f.dim("dimension", 1), f.integer("nInputDims", None),
+                                   f.boolean("sizeAverage", False), f.boolean("squeeze", True)))
+_simple("nn.Mean", lambda f: nn.Mean(f.dim("dimension", 1), f.integer("nInputDims", None)))
+_simple("nn.Max", lambda f: nn.Max(f.dim("dimension", 1), f.integer("nInputDims", None)))
+_simple("nn.Min", lambda f: nn.Min(f.dim("dimension", 1), f.integer("nInputDims", None)))
 for _name, _ctor in {"Abs": nn.Abs, "Exp": nn.Exp, "Log": nn.Log, "Square": nn.Square}.items():
     _simple(f"nn.{_name}", lambda f, c=_ctor: c())
 _simple("nn.Sqrt", lambda f: nn.Sqrt(f.num("eps", 0.0)))
@@ -319,10 +320,10 @@ def _mul(f: Fields) -> tuple[Module, Any, Any]:
 @_register("nn.LookupTable")
 def _lookup(f: Fields) -> tuple[Module, Any, Any]:
     w = f.array("weight")
-    pad = f.int("paddingValue", 0)
+    pad = f.integer("paddingValue", 0)
     max_norm = f.num("maxNorm", None)
     m = nn.LookupTable(int(w.shape[0]), int(w.shape[1]), pad - 1 if pad > 0 else None, max_norm,
-                       f.num("normType", 2.0), f.bool("shouldScaleGradByFreq", False), dtype=w.dtype)
+                       f.num("normType", 2.0), f.boolean("shouldScaleGradByFreq", False), dtype=w.dtype)
     state = () if max_norm is None else {"delta": jnp.zeros_like(w)}
     return m, {"weight": w}, state
 
@@ -334,26 +335,26 @@ for _name, _ctor in {"FlattenTable": nn.FlattenTable, "CAddTable": nn.CAddTable,
                      "CMinTable": nn.CMinTable, "DotProduct": nn.DotProduct,
                      "CosineDistance": nn.CosineDistance}.items():
     _simple(f"nn.{_name}", lambda f, c=_ctor: c())
-_simple("nn.JoinTable", lambda f: nn.JoinTable(f.dim("dimension"), f.int("nInputDims", None)))
-_simple("nn.SplitTable", lambda f: nn.SplitTable(f.dim("dimension"), f.int("nInputDims", None)))
-_simple("nn.NarrowTable", lambda f: nn.NarrowTable(f.dim("offset"), f.int("length", 1)))
+_simple("nn.JoinTable", lambda f: nn.JoinTable(f.dim("dimension"), f.integer("nInputDims", None)))
+_simple("nn.SplitTable", lambda f: nn.SplitTable(f.dim("dimension"), f.integer("nInputDims", None)))
+_simple("nn.NarrowTable", lambda f: nn.NarrowTable(f.dim("offset"), f.integer("length", 1)))
 _simple("nn.SelectTable", lambda f: nn.SelectTable(f.dim("index")))
 _simple("nn.PairwiseDistance", lambda f: nn.PairwiseDistance(f.num("norm", 2.0)))
 
 
 def _pad4(f: Fields) -> tuple[int, int, int, int]:
-    left = f.int("pad_l")
-    return left, f.int("pad_r", left), f.int("pad_t", left), f.int("pad_b", left)
+    left = f.integer("pad_l")
+    return left, f.integer("pad_r", left), f.integer("pad_t", left), f.integer("pad_b", left)
 
 
 _simple("nn.SpatialZeroPadding", lambda f: nn.SpatialZeroPadding(*_pad4(f)))
 _simple("nn.SpatialReflectionPadding", lambda f: nn.SpatialReflectionPadding(*_pad4(f)))
 _simple("nn.SpatialReplicationPadding", lambda f: nn.SpatialReplicationPadding(*_pad4(f)))
-_simple("nn.SpatialUpSamplingNearest", lambda f: nn.SpatialUpSamplingNearest(f.int("scale_factor")))
+_simple("nn.SpatialUpSamplingNearest", lambda f: nn.SpatialUpSamplingNearest(f.integer("scale_factor")))
 
 
 @_register("nn.SpatialUpSamplingBilinear")
 def _upsampling_bilinear(f: Fields) -> tuple[Module, Any, Any]:
     if f.has("scale_factor"):
-        return _plain(nn.SpatialUpSamplingBilinear(f.int("scale_factor")))
-    return _plain(nn.SpatialUpSamplingBilinear(oheight=f.int("oheight"), owidth=f.int("owidth")))
+        return _plain(nn.SpatialUpSamplingBilinear(f.integer("scale_factor")))
+    return _plain(nn.SpatialUpSamplingBilinear(oheight=f.integer("oheight"), owidth=f.integer("owidth")))

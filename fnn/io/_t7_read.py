@@ -81,7 +81,7 @@ def element_dtype(typename: str) -> tuple[str, np.dtype] | None:
     return None
 
 
-class T7Table(dict):
+class T7Table(dict[Any, Any]):
     """A Lua table that is not a plain list: a dict, hashable by identity (a table may be its own key).
 
     String keys are ``str``; looking one up with ``bytes`` also works (``t[b"weight"]``), and
@@ -106,7 +106,7 @@ class T7Table(dict):
         raise KeyError(key)
 
 
-class T7List(list):
+class T7List(list[Any]):
     """A Lua table whose keys are exactly ``1..n``, as a 0-based list; hashable by identity."""
 
     __hash__ = object.__hash__
@@ -122,12 +122,13 @@ class T7Object:
         are also reachable as attributes and items (``obj.weight``, ``obj["weight"]``).
     """
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        return id(self)
 
     def __init__(self, typename: str, version: int = 1, fields: Any = None):
-        self.typename = typename
-        self.version = version
-        self.fields = T7Table() if fields is None else fields
+        self.typename: str = typename
+        self.version: int = version
+        self.fields: Any = T7Table() if fields is None else fields
 
     def torch_typename(self) -> str:
         """The class name (``torchfile``'s spelling of :attr:`typename`)."""
@@ -163,11 +164,12 @@ class T7Object:
 class T7Function:
     """A serialised Lua function: its bytecode and upvalues, kept as data and never run."""
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        return id(self)
 
     def __init__(self, bytecode: bytes, upvalues: Any = None):
-        self.bytecode = bytecode
-        self.upvalues = upvalues
+        self.bytecode: bytes = bytecode
+        self.upvalues: Any = upvalues
 
     def __repr__(self) -> str:
         return f"T7Function({len(self.bytecode)} bytes of Lua bytecode, not executed)"
@@ -394,7 +396,7 @@ def read_t7_bytes(data: bytes, where: str = "<bytes>") -> Any:
     return obj
 
 
-def read_t7(path: str | os.PathLike) -> Any:
+def read_t7(path: str | os.PathLike[str]) -> Any:
     """Reads a Lua torch7 ``.t7`` file (``torch.save``, binary mode) as a tree of Python objects.
 
     Use it for anything that is not a model (tensors, tables, dataset files); for a saved
