@@ -2,7 +2,7 @@
 
 :func:`load_t7` reads the file with :func:`~fnn.io._t7_read.read_t7` (nothing is executed) and
 builds the model with fnn's own constructors, one torch class at a time, through the registry
-in ``_t7_modules.py`` (torch class name -> builder). Each builder reads the module's fields
+in ``_t7_registry.py`` (torch class name -> builder). Each builder reads the module's fields
 (``kW``, ``nInputPlane``, ``numInputDims``, ...), turns torch7's 1-based dims and indices into
 fnn's 0-based ones, and copies its weights into fnn's param layout (torch7's own layouts, so
 mostly as stored; an old ``SpatialConvolutionMM`` 2-D weight is reshaped). Training-only fields
@@ -199,7 +199,7 @@ def _describe(obj: Any) -> str:
 
 def build_t7(obj: Any, *, dtype: Any = jnp.float32, strict: bool = True) -> T7Model:
     """Builds an fnn model from an object read by :func:`read_t7`; see :func:`load_t7`."""
-    from fnn.io._t7_graph import T7_MODULES  # the whole registry, nngraph's gModule included
+    from fnn.io._t7_registry import T7_MODULES
 
     load = _Load(T7_MODULES, dtype, strict)
     model, params, state = load.build(obj, "")
