@@ -62,6 +62,7 @@ _ELEMENTS = {
     "Short": np.int16, "Char": np.int8, "Byte": np.uint8,
 }
 _MAX_NDIM = 64
+_INT32, _INT64 = struct.Struct("<i"), struct.Struct("<q")
 _MAX_DEPTH = 20000
 
 
@@ -203,6 +204,7 @@ class _Reader:
 
     def __init__(self, data: bytes, where: str):
         self.data = memoryview(data)
+        self.size = len(data)
         self.where = where
         self.pos = 0
         self.memo: dict[int, Any] = {}
@@ -222,10 +224,18 @@ class _Reader:
         return out
 
     def int32(self, what: str) -> int:
-        return struct.unpack("<i", self.take(4, what))[0]
+        pos = self.pos
+        if pos + 4 > self.size:
+            raise self.fail(f"truncated file: {what} needs 4 bytes but the file ends at byte {self.size}")
+        self.pos = pos + 4
+        return _INT32.unpack_from(self.data, pos)[0]
 
     def int64(self, what: str) -> int:
-        return struct.unpack("<q", self.take(8, what))[0]
+        pos = self.pos
+        if pos + 8 > self.size:
+            raise self.fail(f"truncated file: {what} needs 8 bytes but the file ends at byte {self.size}")
+        self.pos = pos + 8
+        return _INT64.unpack_from(self.data, pos)[0]
 
     def string(self, what: str) -> bytes:
         start = self.pos
