@@ -247,7 +247,10 @@ from fnn.protocol import get_parameters as get_parameters
 from fnn.protocol import update_parameters as update_parameters
 from fnn.summary import summary as summary
 from fnn.summary import summary_rows as summary_rows
+from fnn.train import Callback as Callback
+from fnn.train import CSVLogger as CSVLogger
 from fnn.train import StochasticGradient as StochasticGradient
+from fnn.train import TensorBoardLogger as TensorBoardLogger
 from fnn.train import TrainState as TrainState
 from fnn.train import accuracy as accuracy
 from fnn.train import evaluate as evaluate

@@ -41,6 +41,9 @@ permutation and reused it; :class:`StochasticGradient` keeps torch7's behaviour)
 * ``_plot.py``: :func:`plot_history`.
 """
 
+from fnn.train._callbacks import Callback as Callback
+from fnn.train._callbacks import CSVLogger as CSVLogger
+from fnn.train._callbacks import TensorBoardLogger as TensorBoardLogger
 from fnn.train._eval import accuracy as accuracy
 from fnn.train._eval import evaluate as evaluate
 from fnn.train._eval import make_eval_step as make_eval_step

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -42,6 +42,7 @@ from fnn.core import Module
 from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError, NonFiniteError
+from fnn.train._callbacks import call_all, learning_rate, step_interval
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
 from fnn.train._state import TrainState, copy_tree, zero_running
 from fnn.train._step import epoch_kernel, permutation, steps_per_epoch
@@ -71,6 +72,8 @@ class _Plan:
     perm_fn: Callable  # (rng, epoch) -> that epoch's permutation
     tqdm: Any  # the progress bar's class; None for no bar
     refresh_seconds: float
+    callbacks: tuple = ()  # fit's callbacks (see fnn/train/_callbacks.py)
+    step_callbacks: tuple = ()  # ((callback, every_steps), ...) of those that want on_step
 
 
 @dataclasses.dataclass
@@ -106,6 +109,7 @@ def fit(
     refresh_seconds: float = 0.5,
     on_epoch: Callable[[TrainState, dict[str, float]], bool | None] | None = None,
     guard_nonfinite: bool = True,
+    callbacks: Sequence[Any] = (),
 ) -> TrainState:
     """Trains ``model`` on ``data`` with mini-batch gradient steps; returns the final :class:`TrainState`.
 
@@ -140,6 +144,14 @@ def fit(
         ``{name: value}``; return True to stop.
       guard_nonfinite: keep the last finite state (below), at the cost of one select over params
         and optimizer state per step (it shows only for tiny models; see ``bench/README.md``).
+      callbacks: objects with ``on_train_begin``, ``on_step``, ``on_epoch``, ``on_train_end``
+        (see :class:`fnn.train.Callback`; :class:`fnn.train.CSVLogger` and
+        :class:`fnn.train.TensorBoardLogger` log the history). ``on_epoch`` is called after
+        ``on_epoch=``'s function; either returning True stops training.
+
+    The history holds ``loss``, the metrics, ``eval_*`` and, when the optimizer state carries it
+    (``optax.inject_hyperparams``), ``lr``: the learning rate of the epoch's last step. Optimizers
+    that take the loss (``optax.contrib.reduce_on_plateau``) receive each step's as ``value=``.
 
     Returns:
       The final :class:`TrainState` (``.params``, ``.state``, ``.opt_state``, ``.history``).
@@ -179,9 +191,13 @@ def fit(
         kernel=kernel, traces=traces, perm_fn=permutation(len(data), ts.rng_impl),
         eval_fn=None if eval_data is None else make_eval_step(model, criterion, metric_items),
         tqdm=_tqdm() if progress else None, refresh_seconds=refresh_seconds,
+        callbacks=tuple(callbacks), step_callbacks=tuple(step_interval(callbacks)),
     )
+    call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
     _train(plan, loop, on_epoch)
-    return _state_now(plan, loop)
+    final = _state_now(plan, loop)
+    call_all(plan.callbacks, "on_train_end", copy_tree(final))
+    return final
 
 
 # --------------------------------------------------------------------------- before the first step
@@ -261,7 +277,9 @@ def _train(plan: _Plan, loop: _Loop, on_epoch: Callable | None) -> None:
         logs = _run_epoch(plan, loop)
         if logs is None:  # stopped mid-epoch at max_steps
             break
-        if on_epoch is not None and on_epoch(copy_tree(_state_now(plan, loop, dict(loop.history))), logs) is True:
+        snapshot = copy_tree(_state_now(plan, loop, dict(loop.history)))
+        stop = on_epoch is not None and on_epoch(snapshot, logs) is True
+        if call_all(plan.callbacks, "on_epoch", snapshot, logs) or stop:
             break
     if plan.traces[0] - traced_before > 1:
         warnings.warn(
@@ -306,14 +324,34 @@ def _run_steps(plan: _Plan, loop: _Loop, perm: jax.Array, bar: Any) -> bool:
                 run = _check_finite(plan, loop)
                 bar.set_postfix_str(_fmt({"loss": run["loss"] / max(run["count"], 1)}), refresh=False)
                 last = time.monotonic()
+        if plan.step_callbacks:
+            _step_callbacks(plan, loop)
         if plan.max_steps is not None and loop.step >= plan.max_steps and i < plan.steps - 1:
             return False
     return True
 
 
+def _step_callbacks(plan: _Plan, loop: _Loop) -> None:
+    """Calls ``on_step`` of the callbacks due at this step with the running epoch means (one host sync)."""
+    due = [cb for cb, every in plan.step_callbacks if loop.step % every == 0]
+    if not due:
+        return
+    run = _check_finite(plan, loop)
+    count = max(float(run["count"]), 1.0)
+    logs = {name: float(run[name]) / count for name in ["loss"] + [m for m, _ in plan.metrics]}
+    lr = learning_rate(loop.carry[2])
+    if lr is not None:
+        logs["lr"] = float(lr)
+    for cb in due:
+        cb.on_step(loop.step, logs)
+
+
 def _end_epoch(plan: _Plan, loop: _Loop, run: Mapping[str, np.ndarray]) -> dict[str, float]:
     """Closes a complete epoch: its logs (evaluation included) go to the history; the running sums restart."""
     logs = {name: float(run[name] / run["count"]) for name in ["loss"] + [m for m, _ in plan.metrics]}
+    lr = learning_rate(loop.carry[2])
+    if lr is not None:
+        logs["lr"] = float(lr)
     if plan.eval_fn is not None:
         ev = run_evaluation(plan.eval_fn, loop.carry[0], loop.carry[1], plan.eval_data, plan.eval_batch_size)
         logs.update({f"eval_{k}": v for k, v in ev.items()})

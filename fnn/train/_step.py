@@ -35,11 +35,18 @@ def loss_and_grads(model: Module, criterion: Criterion, params, state, x, y, rng
     return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
 
-def update(optimizer: optax.GradientTransformation, grads, opt_state, params):
-    """``(new_params, new_opt_state)``: one optimizer update, applied."""
+def update(optimizer: optax.GradientTransformation, grads, opt_state, params, loss=None):
+    """``(new_params, new_opt_state)``: one optimizer update, applied.
+
+    The batch's ``loss`` goes to optimizers that take it as ``value=`` (optax's
+    ``reduce_on_plateau``, line searches); the others ignore it (``with_extra_args_support``).
+    """
     # optax is not written for jax_numpy_dtype_promotion="strict"; its update runs in standard mode.
     with jax.numpy_dtype_promotion("standard"):
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        if loss is None:
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+        else:
+            updates, opt_state = optax.with_extra_args_support(optimizer).update(grads, opt_state, params, value=loss)
         return optax.apply_updates(params, updates), opt_state
 
 
@@ -73,7 +80,7 @@ def make_train_step(
 
     def step(params, state, opt_state, x, y, rng):
         (loss, (_, new_state)), grads = loss_and_grads(model, criterion, params, state, x, y, rng)
-        params, opt_state = update(optimizer, grads, opt_state, params)
+        params, opt_state = update(optimizer, grads, opt_state, params, loss)
         return params, new_state, opt_state, loss
 
     return jax.jit(step, donate_argnums=(0, 1, 2) if donate else ())
@@ -140,7 +147,7 @@ def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int,
         mask = (i * batch_size + jnp.arange(batch_size) < n) if pad else None
         key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 0), step)
         (loss, (out, new_state)), grads = loss_and_grads(model, criterion, params, state, x, y, key, mask)
-        new_params, new_opt = update(optimizer, grads, opt_state, params)
+        new_params, new_opt = update(optimizer, grads, opt_state, params, loss)
         gnorm = optax.tree.norm(grads)
         ok = jnp.isfinite(loss) & jnp.isfinite(gnorm) & (run["bad_step"] < 0)
         keep = (lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)) if guard else (
