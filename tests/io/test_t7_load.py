@@ -159,9 +159,9 @@ CASES = [
      fnn.LinearNoBias(2, 2) if hasattr(fnn, "LinearNoBias") else fnn.Linear(2, 2, bias=False), {"weight": W[0, 0]}),
     ("nn.Bilinear", {"weight": W[0, :, :, :1], "bias": B.repeat(2)[:3]}, fnn.Bilinear(2, 1, 3),
      {"weight": W[0, :, :, :1], "bias": B.repeat(2)[:3]}),
-    # an old SpatialConvolutionMM file: 2-D weight, one `padding`
-    ("nn.SpatialConvolutionMM", {"nInputPlane": 3, "nOutputPlane": 2, "kW": 2, "kH": 2, "dW": 1, "dH": 1,
-                                 "padding": 1, "weight": W.reshape(2, 12), "bias": B},
+    # an old file: 2-D weight (nOutputPlane, nInputPlane*kH*kW), one `padding` field
+    ("nn.SpatialConvolution", {"nInputPlane": 3, "nOutputPlane": 2, "kW": 2, "kH": 2, "dW": 1, "dH": 1,
+                               "padding": 1, "weight": W.reshape(2, 12), "bias": B},
      fnn.SpatialConvolution(3, 2, 2, 2, 1, 1, 1, 1), {"weight": W, "bias": B}),
     ("nn.SpatialDilatedConvolution", {"nInputPlane": 3, "nOutputPlane": 2, "kW": 2, "kH": 2, "dW": 2, "dH": 1,
                                       "padW": 1, "padH": 0, "dilationW": 2, "dilationH": 3, "weight": W},
@@ -279,9 +279,12 @@ def test_fields_map_to_the_constructor_and_the_param_layout(typename, fields, wa
 def test_every_registered_class_has_a_case():
     """Coverage by reflection: each builder in the registry is exercised by a case (aliases share one)."""
     covered = {id(T7_MODULES[c[0]]) for c in CASES}
+    from tests.io.test_t7_catalogue import CATALOGUE_CASES
+
     elsewhere = ("nn.gModule", "nn.SeqLSTM", "nn.SeqGRU", "nn.FastLSTM", "nn.Sequencer", "nn.Recursor", "nn.MaskZero",
                  "nn.SeqBRNN")  # test_gmodule_* below, tests/io/test_t7_rnn.py
     covered |= {id(T7_MODULES[n]) for n in elsewhere if n in T7_MODULES}
+    covered |= {id(T7_MODULES[c[0]]) for c in CATALOGUE_CASES if c[0] in T7_MODULES}
     missing = sorted(name for name, builder in T7_MODULES.items() if id(builder) not in covered)
     assert not missing, f"registry entries without a field-mapping case: {missing}"
     for name in ("cudnn.SpatialConvolution", "cudnn.SpatialMaxPooling", "cudnn.SpatialAveragePooling",
@@ -307,11 +310,12 @@ NOT_TORCH7 = {
 NOT_MAPPED_YET = {
     "SpatialConvolutionLocal", "SpatialConvolutionMap", "SpatialDepthWiseConvolution", "SpatialFullConvolutionMap",
     "SpatialSubSampling", "TemporalRowConvolution", "TemporalSubSampling", "VolumetricDilatedConvolution",
-    "VolumetricFullConvolution", "CReLU", "LayerNormalization", "Maxout", "Cosine", "Euclidean", "Kmeans",
-    "WeightedEuclidean", "Collapse", "Constant", "OneHot", "Softmax2d", "SpatialLogSoftMax", "SpatialSoftMax",
-    "GradientReversal", "L1Penalty", "RReLU", "WhiteNoise", "MM", "MV", "CAddTensorTable", "Index", "MaskedSelect",
-    "MixtureTable", "ZipTable", "ZipTableOneToMany", "SpatialConvolutionMM",
-    # PyTorch's recurrent layers (the torch7 rnn package's nn.LSTM/nn.GRU are other modules)
+    "VolumetricFullConvolution", "LayerNormalization", "Maxout", "Kmeans", "WeightedEuclidean", "MaskedSelect",
+    "SparseLinear", "PartialLinear", "IndexLinear", "SeqReverseSequence", "SpatialMaxUnpooling",
+    "VolumetricMaxUnpooling", "SpatialContrastiveNormalization", "SpatialCrossMapLRN", "SpatialDivisiveNormalization",
+    "SpatialSubtractiveNormalization", "Bottle", "CriterionTable", "LinearWeightNorm", "WeightNorm",
+    # PyTorch names (and PyTorch's recurrent layers: the torch7 rnn package's nn.LSTM/nn.GRU are other modules)
+    "Softmax2d", "LocalResponseNorm", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
 }
 
