@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 import fnn.layers as nn
 from fnn.core import Module
@@ -267,7 +268,8 @@ def _prelu(f: Fields) -> tuple[Module, Any, Any]:
 
 _simple("nn.Identity", lambda f: nn.Identity())
 _simple("nn.MulConstant", lambda f: nn.MulConstant(f.num("constant_scalar")))
-_simple("nn.AddConstant", lambda f: nn.AddConstant(f.num("constant_scalar")))
+_simple("nn.AddConstant", lambda f: nn.AddConstant(
+    f.raw("constant_scalar") if isinstance(f.raw("constant_scalar"), np.ndarray) else f.num("constant_scalar")))
 _simple("nn.Replicate", lambda f: nn.Replicate(f.integer("nfeatures"), f.dim("dim", 1), f.integer("ndim", None)))
 _simple("nn.Padding", lambda f: nn.Padding(f.dim("dim"), f.integer("pad"), f.integer("nInputDim", None),
                                            f.num("value", 0.0), f.integer("index", 1) - 1))
@@ -282,7 +284,8 @@ _simple("nn.Transpose", lambda f: nn.Transpose(
     num_input_dims=f.integer("numInputDims", None)))
 _simple("nn.Sum", lambda f: nn.Sum(f.dim("dimension", 1), f.integer("nInputDims", None),
                                    f.boolean("sizeAverage", False), f.boolean("squeeze", True)))
-_simple("nn.Mean", lambda f: nn.Mean(f.dim("dimension", 1), f.integer("nInputDims", None)))
+_simple("nn.Mean", lambda f: nn.Mean(f.dim("dimension", 1), f.integer("nInputDims", None)) if f.boolean("squeeze", True)
+        else nn.Sum(f.dim("dimension", 1), f.integer("nInputDims", None), True, False))  # Mean is a Sum in torch7
 _simple("nn.Max", lambda f: nn.Max(f.dim("dimension", 1), f.integer("nInputDims", None)))
 _simple("nn.Min", lambda f: nn.Min(f.dim("dimension", 1), f.integer("nInputDims", None)))
 for _name, _ctor in {"Abs": nn.Abs, "Exp": nn.Exp, "Log": nn.Log, "Square": nn.Square}.items():
