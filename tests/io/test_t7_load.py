@@ -295,16 +295,35 @@ def test_every_registered_class_has_a_case():
         assert T7_MODULES[name] is T7_MODULES[name.replace("cudnn.", "nn.")]
 
 
-# fnn layers that are not torch7 classes (PyTorch names and fnn additions): nothing to load.
-NOT_TORCH7 = {
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "AdaptiveMaxPool3d", "AlphaDropout", "AvgPool1d", "AvgPool2d", "AvgPool3d", "BatchNorm1d", "BatchNorm2d",
-    "BatchNorm3d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    "Dropout2d", "Dropout3d", "Embedding", "Flatten", "GELU", "GLU", "GroupNorm", "Hardshrink", "Hardtanh",
-    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm", "LogSoftmax", "MaxPool1d", "MaxPool2d",
-    "MaxPool3d", "ReflectionPad2d", "ReplicationPad2d", "SELU", "Softmax", "Softmin", "Softplus", "Softshrink",
-    "Softsign", "Tanhshrink", "Unflatten", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "ZeroPad2d",
-}
+# The class names of torch7's nn and rnn packages (from their Lua sources): an fnn layer with one of
+# these names implements that class, so load_t7 must map it (fnn's PyTorch-named layers have nothing to load).
+_TORCH7_CLASS_NAMES = """
+    Abs Add AddConstant BatchNormalization BiSequencer BiSequencerLM Bilinear Bottle CAdd CAddTable
+    CAddTensorTable CDivTable CMaxTable CMinTable CMul CMulTable CReLU CSubTable Clamp Collapse Concat
+    ConcatTable Constant Contiguous Convert Copy CopyGrad Cosine CosineDistance DepthConcat DotProduct Dropout
+    ELU Euclidean Exp ExpandAs FastLSTM FeatureLPPooling FlattenTable GRU GatedLinearUnit GradientReversal
+    HardShrink HardTanh Identity Index IndexLinear JoinTable Kmeans L1Cost L1Penalty LSTM LayerNormalization
+    LeakyReLU Linear LinearNoBias LinearTHNN LinearWeightNorm Log LogSigmoid LogSoftMax LookupTable
+    LookupTableMaskZero MM MV MapTable MaskZero MaskedSelect Max Maxout Mean Min MixtureTable MuFuRu Mul
+    MulConstant Narrow NarrowTable NormStabilizer Normalize OneHot PReLU Padding PairwiseDistance Parallel
+    ParallelTable PartialLinear PixelShuffle Power RReLU ReLU ReLU6 Recurrence RecurrentAttention Recursor
+    Repeater Replicate Reshape SAdd Select SelectTable SeqBRNN SeqGRU SeqLSTM SeqLSTMP SeqReverseSequence
+    Sequencer Sequential Sigmoid SoftMax SoftMin SoftPlus SoftShrink SoftSign SparseLinear
+    SpatialAdaptiveAveragePooling SpatialAdaptiveMaxPooling SpatialAveragePooling SpatialBatchNormalization
+    SpatialContrastiveNormalization SpatialConvolution SpatialConvolutionLocal SpatialConvolutionMM
+    SpatialConvolutionMap SpatialCrossMapLRN SpatialDepthWiseConvolution SpatialDilatedConvolution
+    SpatialDilatedMaxPooling SpatialDivisiveNormalization SpatialDropout SpatialFractionalMaxPooling
+    SpatialFullConvolution SpatialFullConvolutionMap SpatialLPPooling SpatialLogSoftMax SpatialMaxPooling
+    SpatialMaxUnpooling SpatialReflectionPadding SpatialReplicationPadding SpatialSoftMax SpatialSubSampling
+    SpatialSubtractiveNormalization SpatialUpSamplingBilinear SpatialUpSamplingNearest SpatialZeroPadding
+    SplitTable Sqrt Square Squeeze Sum Tanh TanhShrink TemporalConvolution TemporalDynamicKMaxPooling
+    TemporalMaxPooling TemporalRowConvolution TemporalSubSampling Threshold Transpose TrimZero Unsqueeze
+    UpSampling View VolumetricAveragePooling VolumetricBatchNormalization VolumetricConvolution
+    VolumetricDilatedConvolution VolumetricDilatedMaxPooling VolumetricDropout VolumetricFractionalMaxPooling
+    VolumetricFullConvolution VolumetricMaxPooling VolumetricMaxUnpooling VolumetricReplicationPadding
+    WeightNorm WeightedEuclidean WhiteNoise ZeroGrad ZipTable ZipTableOneToMany
+"""
+TORCH7_CLASSES = frozenset(_TORCH7_CLASS_NAMES.split())
 
 
 # torch7 classes that other work adds to fnn.layers, whose load_t7 mapping is not written yet: until it
@@ -315,19 +334,19 @@ NOT_MAPPED_YET = {
     "VolumetricFullConvolution", "LayerNormalization", "Maxout", "Kmeans", "WeightedEuclidean", "MaskedSelect",
     "SparseLinear", "PartialLinear", "IndexLinear", "SeqReverseSequence", "SpatialMaxUnpooling",
     "VolumetricMaxUnpooling", "SpatialContrastiveNormalization", "SpatialCrossMapLRN", "SpatialDivisiveNormalization",
-    "SpatialSubtractiveNormalization", "Bottle", "CriterionTable", "LinearWeightNorm", "WeightNorm",
-    # PyTorch names (and PyTorch's recurrent layers: the torch7 rnn package's nn.LSTM/nn.GRU are other modules)
-    "Softmax2d", "LocalResponseNorm", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
-    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "SpatialSubtractiveNormalization", "Bottle", "LinearWeightNorm", "WeightNorm",
+    # fnn's LSTM and GRU are PyTorch's layers; the torch7 rnn package's nn.LSTM/nn.GRU are other modules
+    "LSTM", "GRU",
 }
 
 
 def test_every_torch7_layer_of_fnn_loads():
-    """Coverage by reflection: every public layer constructor is either loadable from a .t7 file or listed above."""
+    """Coverage by reflection: every public layer constructor with a torch7 class name loads from a .t7 file."""
     from fnn.testing import layer_constructors
 
-    names = sorted(layer_constructors())
-    missing = [n for n in names if f"nn.{n}" not in T7_MODULES and n not in NOT_TORCH7 | NOT_MAPPED_YET]
+    names = sorted(n for n in layer_constructors() if n in TORCH7_CLASSES)
+    assert {"Linear", "SpatialConvolution", "Sequential", "JoinTable"} <= set(names)
+    missing = [n for n in names if f"nn.{n}" not in T7_MODULES and n not in NOT_MAPPED_YET]
     assert not missing, f"fnn layers with a torch7 name but no load_t7 mapping in fnn/io/_t7_modules.py: {missing}"
 
 
@@ -336,17 +355,17 @@ def test_every_torch7_layer_of_fnn_loads():
 
 def test_unknown_classes_are_listed_together_never_a_partial_model(tmp_path):
     tree = module("nn.Sequential", modules=T7List([
-        module("nn.Linear", weight=W[0, 0], bias=B), module("nn.Euclidean", weight=W[0, 0]),
-        module("nn.ConcatTable", modules=T7List([module("nn.Identity"), module("nn.SpatialSoftMax")])),
+        module("nn.Linear", weight=W[0, 0], bias=B), module("nnx.SoftMaxTree", weight=W[0, 0]),
+        module("nn.ConcatTable", modules=T7List([module("nn.Identity"), module("my.Attention")])),
     ]))
     path = tmp_path / "unknown.t7"
     write_t7(path, tree)
     with pytest.raises(fnn.T7Error) as info:
         load_t7(path)
     text = str(info.value)
-    assert "nn.Euclidean at [1]" in text and "nn.SpatialSoftMax at [2][1]" in text and "strict=False" in text
+    assert "nnx.SoftMaxTree at [1]" in text and "my.Attention at [2][1]" in text and "strict=False" in text
     model, params, _ = load_t7(path, strict=False)
-    assert "t7.Unsupported(nn.Euclidean)" in str(model) and "t7.Unsupported(nn.SpatialSoftMax)" in str(model)
+    assert "t7.Unsupported(nnx.SoftMaxTree)" in str(model) and "t7.Unsupported(my.Attention)" in str(model)
     with pytest.raises(fnn.T7Error, match="placeholder"):
         model.apply(params, jnp.ones((1, 2), jnp.float32))
     with pytest.raises(fnn.T7Error, match="placeholder"):
