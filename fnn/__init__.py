@@ -30,6 +30,7 @@ from fnn import testing as testing
 from fnn import train as train
 from fnn._version import __version__ as __version__
 from fnn.core import Module as Module
+from fnn.core import Node as Node
 from fnn.core import StatefulPair as StatefulPair
 from fnn.core import elementwise as elementwise
 from fnn.core import format_shape as format_shape
@@ -87,6 +88,7 @@ from fnn.errors import NonFiniteError as NonFiniteError
 from fnn.errors import ShapeError as ShapeError
 from fnn.errors import StatefulModelError as StatefulModelError
 from fnn.errors import T7Error as T7Error
+from fnn.errors import UsageError as UsageError
 from fnn.io import Checkpoint as Checkpoint
 from fnn.io import LoadReport as LoadReport
 from fnn.io import load as load
@@ -151,6 +153,7 @@ from fnn.layers import Hardshrink as Hardshrink
 from fnn.layers import HardTanh as HardTanh
 from fnn.layers import Hardtanh as Hardtanh
 from fnn.layers import Identity as Identity
+from fnn.layers import Input as Input
 from fnn.layers import InstanceNorm1d as InstanceNorm1d
 from fnn.layers import InstanceNorm2d as InstanceNorm2d
 from fnn.layers import InstanceNorm3d as InstanceNorm3d
@@ -240,6 +243,7 @@ from fnn.layers import VolumetricConvolution as VolumetricConvolution
 from fnn.layers import VolumetricDropout as VolumetricDropout
 from fnn.layers import VolumetricMaxPooling as VolumetricMaxPooling
 from fnn.layers import ZeroPad2d as ZeroPad2d
+from fnn.layers import gModule as gModule
 from fnn.layers import lookup_weight as lookup_weight
 from fnn.protocol import backward as backward
 from fnn.protocol import count_parameters as count_parameters

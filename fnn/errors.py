@@ -55,6 +55,15 @@ class ConfigError(FnnError, ValueError):
     """A constructor got an invalid hyper-parameter (a negative size, p outside [0, 1), ...)."""
 
 
+class UsageError(ConfigError, TypeError, AttributeError):
+    """A torch7-style call on an fnn Module: ``model(x)``, ``model.forward(x)``, ``model:backward``.
+
+    fnn layers are ``(init, apply)`` pairs, so the message shows the fnn call. It is a
+    :class:`ConfigError`, and also a ``TypeError`` (a wrong call) and an ``AttributeError``
+    (so ``hasattr(model, "forward")`` stays False).
+    """
+
+
 class IndexRangeError(FnnError, IndexError):
     """A class index or lookup index is outside its valid range."""
 
@@ -82,6 +91,7 @@ __all__ = [
     "MissingRNGError",
     "StatefulModelError",
     "ConfigError",
+    "UsageError",
     "IndexRangeError",
     "CheckpointError",
     "DataError",

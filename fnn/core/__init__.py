@@ -9,6 +9,7 @@ Everything a layer is written with lives here, and nothing here imports a layer:
 * shapes (``_shapes.py``): shape trees, their printed form, the checks layers share.
 * ``_args.py``: the one set of constructor argument checks.
 * ``_init.py``: initialisers (``Initializer``, torch7's defaults).
+* :class:`Node` (``_node.py``): calling a Module on graph nodes builds a graph (``fnn.gModule``).
 
 A new layer is usually ten lines::
 
@@ -37,6 +38,7 @@ from fnn.core._module import apply_hook as apply_hook
 from fnn.core._module import current_path as current_path
 from fnn.core._module import init_child as init_child
 from fnn.core._module import recording as recording
+from fnn.core._node import Node as Node
 from fnn.core._shapes import SENTINELS as SENTINELS
 from fnn.core._shapes import Array as Array
 from fnn.core._shapes import Params as Params

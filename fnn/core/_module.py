@@ -33,8 +33,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from fnn.core._node import Node, call_module
 from fnn.core._shapes import Array, Params, ShapeTree, State, as_input, normalize_shape
-from fnn.errors import FnnError, StatefulModelError
+from fnn.errors import FnnError, StatefulModelError, UsageError
 
 # --------------------------------------------------------------------------- recording (summary, debug)
 
@@ -81,6 +82,20 @@ def _at(index: int | str, container: Module) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- the Module
+
+# torch7 methods that fnn replaces, with the fnn call to use instead.
+_TORCH_METHODS = {
+    "forward": "y = model.apply(params, x)",
+    "updateOutput": "y = model.apply(params, x)",
+    "backward": "grad_input, grad_params = fnn.backward(model, params, x, grad_output)",
+    "updateGradInput": "grad_input, grad_params = fnn.backward(model, params, x, grad_output)",
+    "accGradParameters": "grad_input, grad_params = fnn.backward(model, params, x, grad_output)",
+    "zeroGradParameters": "gradients are fresh values returned by jax.grad; there is nothing to zero",
+    "parameters": "out_shape, params = model.init(jax.random.key(0), input_shape)",
+    "getParameters": "flat, unflatten = fnn.get_parameters(params)",
+    "training": "y = model.apply(params, x, rng=key, train=True)",
+    "evaluate": "y = model.apply(params, x)   (train=False is the default)",
+}
 
 
 def _check_call(module: Module, rng: Any, train: Any) -> None:
@@ -160,6 +175,37 @@ class Module:
 
     def __iter__(self) -> Iterator[Callable[..., Any]]:
         return iter((self.init, self.apply))
+
+    # -- graphs (nngraph) and torch-style calls -----------------------------------------
+    def __call__(self, *nodes: Node | list[Node]) -> Node:
+        """Builds a graph node (nngraph): ``module()`` is a graph input, ``module(a, b)`` reads nodes.
+
+        Calling a Module on arrays is not how fnn runs a model: that raises a
+        :class:`~fnn.errors.UsageError` showing ``y = model.apply(params, x)``. See
+        ``fnn.gModule``.
+        """
+        return call_module(self, nodes)
+
+    def __neg__(self) -> Node:
+        """nngraph's ``-module``: a graph input node, ``module()``."""
+        return call_module(self, ())
+
+    def __rsub__(self, nodes: Any) -> Node:
+        """nngraph's ``{a, b} - module``: ``[a, b] - module`` is ``module(a, b)``."""
+        if not isinstance(nodes, (list, tuple)):
+            return NotImplemented
+        return call_module(self, (nodes,))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes that do not exist: torch7 method names get the fnn call.
+        hint = _TORCH_METHODS.get(name)
+        if hint is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self)
+        raise UsageError(
+            f"{self.name.splitlines()[0]} has no .{name}() (a torch7 method): fnn modules are pure (init, apply) "
+            f"pairs. Instead:\n    {hint}\nwith\n    init, apply = model\n"
+            "    out_shape, params = init(jax.random.key(0), input_shape)"
+        )
 
     # -- the stateful pair ------------------------------------------------------------
     @property

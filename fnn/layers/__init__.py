@@ -16,6 +16,7 @@ One private file per torch7 family, re-exported here explicitly::
     _batch_norm   batch normalisation (torch7 and PyTorch names)
     _norm         LayerNorm, GroupNorm, InstanceNorm
     _dropout      Dropout, SpatialDropout, VolumetricDropout, AlphaDropout
+    _graph        gModule, Input (nngraph's graphs; printing and DOT in _graph_text)
     _windows      (private) window arithmetic and layout checks shared by the vision files
 
 >>> import jax, fnn.layers as nn
@@ -85,6 +86,8 @@ from fnn.layers._dropout import Dropout2d as Dropout2d
 from fnn.layers._dropout import Dropout3d as Dropout3d
 from fnn.layers._dropout import SpatialDropout as SpatialDropout
 from fnn.layers._dropout import VolumetricDropout as VolumetricDropout
+from fnn.layers._graph import Input as Input
+from fnn.layers._graph import gModule as gModule
 from fnn.layers._linear import Bilinear as Bilinear
 from fnn.layers._linear import Linear as Linear
 from fnn.layers._lookup import Embedding as Embedding

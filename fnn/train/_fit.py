@@ -28,6 +28,7 @@ bar, ``_end_epoch`` for the logs and the history) until the run is complete.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -41,11 +42,12 @@ import optax
 from fnn.core import Module
 from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
-from fnn.errors import ConfigError, NonFiniteError
+from fnn.errors import ConfigError, DataError, NonFiniteError
 from fnn.train._callbacks import call_all, learning_rate, step_interval
 from fnn.train._eval import EvalStep, Metrics, make_eval_step, resolve_metrics, run_evaluation
 from fnn.train._state import TrainState, copy_tree, zero_running
-from fnn.train._step import epoch_kernel, permutation, steps_per_epoch
+from fnn.train._step import epoch_kernel, init_optimizer, permutation, steps_per_epoch
+from fnn.train._stream import BatchStream, batch_rows, is_batch_source, prefetch
 
 PyTree = Any
 Criterion = Callable[[Any, Any], jax.Array]
@@ -59,7 +61,7 @@ class _Plan:
     eval_data: Dataset | None
     eval_batch_size: int
     epochs: int
-    steps: int  # per epoch
+    steps: int | None  # per epoch (None: a stream without len())
     max_steps: int | None
     shuffle: bool | str
     metrics: Metrics
@@ -72,6 +74,10 @@ class _Plan:
     perm_fn: Callable  # (rng, epoch) -> that epoch's permutation
     tqdm: Any  # the progress bar's class; None for no bar
     refresh_seconds: float
+    stream: BatchStream | None = None  # a source of host batches instead of device-resident data
+    batch_size: int = 0
+    drop_last: bool = True
+    partial_kernel: Callable | None = None  # n -> a stream's kernel for a last batch of n < batch_size examples
     callbacks: tuple = ()  # fit's callbacks (see fnn/train/_callbacks.py)
     step_callbacks: tuple = ()  # ((callback, every_steps), ...) of those that want on_step
 
@@ -94,7 +100,7 @@ def fit(
     data: Dataset | tuple[Any, Any],
     *,
     epochs: int,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     rng: jax.Array | int | None = None,
     params: PyTree = None,
     state: PyTree = None,
@@ -118,9 +124,14 @@ def fit(
       criterion: ``criterion(output, target) -> scalar``, e.g. ``fnn.ClassNLLCriterion()``.
       optimizer: an optax optimizer; schedules work (the step count is in the optimizer state).
       data: a :class:`fnn.data.Dataset` or an ``(inputs, targets)`` pair of arrays with the
-        examples along the leading dimension (inputs may be a tuple of arrays, a table).
+        examples along the leading dimension (inputs may be a tuple of arrays, a table) — kept
+        on the device — or, for data that does not fit there, a batch source: a re-iterable of
+        ``(inputs, targets)`` numpy batches (a list, a ``grain.DataLoader``), a function
+        ``epoch -> batches`` or a generator (one epoch), prefetched to the device by a
+        background thread (see :mod:`fnn.train._stream`: order, resume, the last batch).
       epochs: train until this many epochs are complete in total (a resumed state counts its own).
-      batch_size: examples per step; ``1`` is torch7's per-example ``StochasticGradient``.
+      batch_size: examples per step (default 32; for a batch source, its first batch's size);
+        ``1`` is torch7's per-example ``StochasticGradient``.
       rng: a key or int seed (needed unless ``resume``): ``split(rng)`` gives the init key and the
         training key (see "Keys" below).
       params, state: start from these instead of a fresh init (the optimizer state is fresh).
@@ -136,7 +147,8 @@ def fit(
         of ``criterion(out[i:i+1], y[i:i+1])`` over the batch's real examples (the same value
         unless the divisor is not the number of examples: class weights, ``reduction='sum'``).
       shuffle: True draws a new permutation each epoch; ``"once"`` draws one and reuses it
-        (torch7's StochasticGradient); False keeps the data order.
+        (torch7's StochasticGradient); False keeps the data order. A batch source keeps its own
+        order (shuffle it in the source, e.g. a grain sampler seeded by the epoch).
       max_steps: stop once this many steps are done in total (also mid-epoch; resume later).
       progress: show a tqdm bar per epoch with the running loss.
       refresh_seconds: how often the bar reads the running loss from the device.
@@ -179,19 +191,27 @@ def fit(
     >>> int(ts.epoch), int(ts.step), bool(ts.history['loss'][-1] < 1e-3)
     (20, 80, True)
     """
+    stream = BatchStream(data) if is_batch_source(data) else None
+    if stream is not None:  # the first batch stands for the data: shapes, dtypes, default metrics
+        data, batch_size = Dataset(*stream.first()), batch_size or batch_rows(stream.first()[0])
+    batch_size = 32 if batch_size is None else batch_size
     data, eval_data, metric_items, spe = _check_arguments(
-        data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics)
+        data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics, stream)
+    n = batch_size if stream is not None else len(data)  # a stream's step sees one batch: its own "data"
     ts = _initial_state(model, optimizer, data, metric_items, rng, params, state, resume)
-    loop = _start(ts, spe, len(data), batch_size, drop_last)
-    gather, kernel, traces = epoch_kernel(model, criterion, optimizer, metric_items, batch_size, len(data),
-                                          not drop_last, ts.rng_impl, guard_nonfinite)
+    loop = _start(ts, spe, n, batch_size, drop_last)
+    gather, kernel, traces = epoch_kernel(model, criterion, optimizer, metric_items, batch_size, n,
+                                          stream is None and not drop_last, ts.rng_impl, guard_nonfinite)
     plan = _Plan(
         data=data, eval_data=eval_data, eval_batch_size=eval_batch_size, epochs=epochs, steps=spe, max_steps=max_steps,
         shuffle=shuffle, metrics=metric_items, guard_nonfinite=guard_nonfinite, rng_impl=ts.rng_impl, gather=gather,
-        kernel=kernel, traces=traces, perm_fn=permutation(len(data), ts.rng_impl),
+        kernel=kernel, traces=traces, perm_fn=permutation(n, ts.rng_impl),
         eval_fn=None if eval_data is None else make_eval_step(model, criterion, metric_items),
         tqdm=_tqdm() if progress else None, refresh_seconds=refresh_seconds,
         callbacks=tuple(callbacks), step_callbacks=tuple(step_interval(callbacks)),
+        stream=stream, batch_size=batch_size, drop_last=drop_last,
+        partial_kernel=functools.partial(epoch_kernel, model, criterion, optimizer, metric_items, batch_size,
+                                         pad=True, impl=ts.rng_impl, guard=guard_nonfinite),
     )
     call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
     _train(plan, loop, on_epoch)
@@ -203,14 +223,21 @@ def fit(
 # --------------------------------------------------------------------------- before the first step
 
 
-def _check_arguments(data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics):
-    """``(data, eval_data, metrics, steps per epoch)`` once every argument is known to be sane."""
+def _check_arguments(data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics,
+                     stream: BatchStream | None = None):
+    """``(data, eval_data, metrics, steps per epoch)`` once every argument is known to be sane.
+
+    A stream's steps per epoch are its ``len()`` (None when it has none); it is never shuffled by fit."""
     data, eval_data = as_dataset(data, "data"), None if eval_data is None else as_dataset(eval_data, "eval_data")
     n = len(data)
     ints("fit", 1, epochs=epochs, batch_size=batch_size, eval_batch_size=eval_batch_size)
     ints("fit", 1, **({} if max_steps is None else {"max_steps": max_steps}))
     if shuffle not in (True, False, "once"):
         raise ConfigError(f"fit: shuffle must be True, False or 'once', got {shuffle!r}")
+    if stream is not None:
+        if n > batch_size:
+            raise ConfigError(f"fit: the data source's first batch has {n} examples, more than batch_size={batch_size}")
+        return data, eval_data, resolve_metrics(metrics, data.y), stream.length
     spe = steps_per_epoch(n, batch_size, drop_last)
     if spe == 0:
         raise ConfigError(f"fit: batch_size={batch_size} exceeds the {n} examples and drop_last=True leaves no step")
@@ -241,17 +268,17 @@ def _check_resume(ts: TrainState, optimizer, metrics: Metrics) -> TrainState:
             f"fit: the resumed state tracks {sorted(ts.running)} but these metrics need {sorted(expected)}; "
             "resume with the same metrics"
         )
-    want = jax.tree.structure(jax.eval_shape(optimizer.init, ts.params))
+    want = jax.tree.structure(jax.eval_shape(lambda p: init_optimizer(optimizer, p), ts.params))
     if jax.tree.structure(ts.opt_state) != want:
         raise ConfigError("fit: the resumed optimizer state does not match this optimizer; resume with the same one")
     return ts
 
 
-def _start(ts: TrainState, spe: int, n: int, batch_size: int, drop_last: bool) -> _Loop:
+def _start(ts: TrainState, spe: int | None, n: int, batch_size: int, drop_last: bool) -> _Loop:
     """The loop at ``ts``, which must sit inside an epoch of ``spe`` steps."""
     step, epoch = int(ts.step), int(ts.epoch)
-    pos = step - epoch * spe
-    if not 0 <= pos < spe:
+    pos = 0 if spe is None else step - epoch * spe  # without len(), resume from an epoch's end
+    if spe is not None and not 0 <= pos < spe:
         raise ConfigError(
             f"fit: the resumed state is at step {step} of epoch {epoch}, which does not fit {spe} steps per epoch "
             f"({n} examples, batch_size={batch_size}, drop_last={drop_last}); resume with the same data and batching"
@@ -291,13 +318,9 @@ def _train(plan: _Plan, loop: _Loop, on_epoch: Callable | None) -> None:
 
 def _run_epoch(plan: _Plan, loop: _Loop) -> dict[str, float] | None:
     """The rest of the current epoch, under a progress bar; its logs, or None if it stopped at ``max_steps``."""
-    if plan.shuffle:
-        perm = plan.perm_fn(loop.carry[3], 0 if plan.shuffle == "once" else loop.epoch)
-    else:
-        perm = jnp.arange(len(plan.data))
     bar = _open_bar(plan, loop)
     try:
-        complete = _run_steps(plan, loop, perm, bar)
+        complete = _run_stream_steps(plan, loop, bar) if plan.stream is not None else _run_steps(plan, loop, bar)
         run = _check_finite(plan, loop)
         if not complete:
             return None
@@ -310,25 +333,60 @@ def _run_epoch(plan: _Plan, loop: _Loop) -> dict[str, float] | None:
             bar.close()
 
 
-def _run_steps(plan: _Plan, loop: _Loop, perm: jax.Array, bar: Any) -> bool:
+def _run_steps(plan: _Plan, loop: _Loop, bar: Any) -> bool:
     """Steps ``loop.pos`` to the epoch's last; False if it stopped before the last at ``max_steps``."""
+    if plan.shuffle:
+        perm = plan.perm_fn(loop.carry[3], 0 if plan.shuffle == "once" else loop.epoch)
+    else:
+        perm = jnp.arange(len(plan.data))
     x_all, y_all = plan.data.x, plan.data.y
     last = time.monotonic()
     batch = plan.gather(x_all, y_all, perm, loop.pos)
     for i in range(loop.pos, plan.steps):
         loop.carry, batch = plan.kernel(loop.carry, batch, x_all, y_all, perm, i)
         loop.step += 1
-        if bar is not None:
-            bar.update(1)
-            if time.monotonic() - last >= plan.refresh_seconds:  # the only syncs inside an epoch
-                run = _check_finite(plan, loop)
-                bar.set_postfix_str(_fmt({"loss": run["loss"] / max(run["count"], 1)}), refresh=False)
-                last = time.monotonic()
-        if plan.step_callbacks:
-            _step_callbacks(plan, loop)
+        last = _after_step(plan, loop, bar, last)
         if plan.max_steps is not None and loop.step >= plan.max_steps and i < plan.steps - 1:
             return False
     return True
+
+
+def _run_stream_steps(plan: _Plan, loop: _Loop, bar: Any) -> bool:
+    """The current epoch of a batch source (from step ``loop.pos``), prefetched to the device; as :func:`_run_steps`."""
+    last, done, ended = time.monotonic(), loop.pos, False
+    for x, y in prefetch(plan.stream.epoch(loop.epoch, skip=loop.pos)):
+        rows = batch_rows(x)
+        if ended or rows > plan.batch_size:
+            what = "after a smaller batch (only an epoch's last may be smaller)" if ended else "more than batch_size"
+            raise DataError(f"fit: batch {done} of epoch {loop.epoch + 1} has {rows} examples, {what}; "
+                            f"batch_size={plan.batch_size}")
+        if rows < plan.batch_size:
+            ended = True
+            if plan.drop_last:
+                continue
+            gather, kernel, _ = plan.partial_kernel(rows)  # padded with its own examples, masked out of the loss
+            idx = jnp.arange(rows)
+            loop.carry, _ = kernel(loop.carry, gather(x, y, idx, 0), x, y, idx, 0)
+        else:
+            loop.carry, _ = plan.kernel(loop.carry, (x, y), x, y, jnp.arange(rows), 0)
+        loop.step, done = loop.step + 1, done + 1
+        last = _after_step(plan, loop, bar, last)
+        if plan.max_steps is not None and loop.step >= plan.max_steps and done != plan.steps:
+            return False
+    return True
+
+
+def _after_step(plan: _Plan, loop: _Loop, bar: Any, last: float) -> float:
+    """The progress bar (refreshed every ``refresh_seconds``) and the step callbacks; the last refresh time."""
+    if bar is not None:
+        bar.update(1)
+        if time.monotonic() - last >= plan.refresh_seconds:  # the only syncs inside an epoch
+            run = _check_finite(plan, loop)
+            bar.set_postfix_str(_fmt({"loss": run["loss"] / max(run["count"], 1)}), refresh=False)
+            last = time.monotonic()
+    if plan.step_callbacks:
+        _step_callbacks(plan, loop)
+    return last
 
 
 def _step_callbacks(plan: _Plan, loop: _Loop) -> None:
@@ -371,7 +429,7 @@ def _check_finite(plan: _Plan, loop: _Loop) -> dict[str, np.ndarray]:
 
 
 def _nonfinite_error(plan: _Plan, loop: _Loop, run: Mapping[str, np.ndarray]) -> NonFiniteError:
-    bad, epoch, spe = int(run["bad_step"]), loop.epoch, plan.steps
+    bad, epoch, spe = int(run["bad_step"]), loop.epoch, plan.steps or max(loop.step - loop.pos, 1)
     what = "loss" if not np.isfinite(run["bad_loss"]) else "gradient norm"
     value = run["bad_loss"] if what == "loss" else run["bad_grad_norm"]
     err = NonFiniteError(
@@ -407,6 +465,8 @@ def _tqdm():
     try:
         from tqdm.auto import tqdm  # in the [train] extra: no bar without it
     except ImportError:  # pragma: no cover
+        warnings.warn("fnn.fit: no progress bar without tqdm: pip install 'fnn[train]' (or tqdm), or progress=False",
+                      stacklevel=4)
         return None
     return tqdm
 

@@ -76,7 +76,9 @@ def _figure(history: Mapping[str, ArrayLike], title: str | None) -> Any:
     if not curves or not any(len(v) for v in curves.values()):
         raise ConfigError("plot_history: the history has no epochs to draw")
     losses, metrics = _pairs(curves)
-    panels = [p for p in (losses, metrics) if p]
+    rates = [m for m in metrics if m == "lr"]  # the learning rate gets a panel of its own (another scale)
+    metrics = [m for m in metrics if m != "lr"]
+    panels = [p for p in (losses, metrics, rates) if p]
     fig = Figure(figsize=(5.0 * len(panels), 3.6), layout="constrained")
     FigureCanvasAgg(fig)
     for i, bases in enumerate(panels):

@@ -21,6 +21,7 @@ from fnn.core import Module
 from fnn.errors import CheckpointError, ConfigError
 from fnn.io._checkpoint import load, save
 from fnn.train._eval import Metrics, float_dtype
+from fnn.train._step import init_optimizer
 
 PyTree = Any
 
@@ -102,7 +103,7 @@ class TrainState:
         return cls(
             params=params,
             state=state,
-            opt_state=optimizer.init(params),
+            opt_state=init_optimizer(optimizer, params),
             rng=jax.random.key_data(train_key),
             step=jnp.zeros((), jnp.int32),
             epoch=jnp.zeros((), jnp.int32),

@@ -35,6 +35,12 @@ def loss_and_grads(model: Module, criterion: Criterion, params, state, x, y, rng
     return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
 
+def init_optimizer(optimizer: optax.GradientTransformation, params):
+    """``optimizer.init(params)``, in standard dtype promotion (schedules mix Python floats and int counts)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return optimizer.init(params)
+
+
 def update(optimizer: optax.GradientTransformation, grads, opt_state, params, loss=None):
     """``(new_params, new_opt_state)``: one optimizer update, applied.
 

@@ -75,7 +75,7 @@ def test_a_bad_every_steps_is_a_config_error():
 def test_csv_logger_writes_epoch_and_step_rows(tmp_path):
     path = tmp_path / "logs" / "run.csv"
     ts = _fit(callbacks=[fnn.CSVLogger(path, every_steps=2)])
-    rows = list(csv.DictReader(open(path)))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     epochs = [r for r in rows if r["kind"] == "epoch"]
     assert [int(r["epoch"]) for r in epochs] == [1, 2, 3]
     np.testing.assert_allclose([float(r["loss"]) for r in epochs], ts.history["loss"], rtol=1e-12)
@@ -87,7 +87,7 @@ def test_csv_logger_appends_on_resume(tmp_path):
     ts = _fit(epochs=1, callbacks=[fnn.CSVLogger(path)])
     fnn.fit(MODEL, mse, optax.sgd(0.05), (X, Y), batch_size=8, resume=ts, epochs=2, progress=False,
             callbacks=[fnn.CSVLogger(path, append=True)])
-    assert [r["epoch"] for r in csv.DictReader(open(path))] == ["1", "2"]
+    assert [r["epoch"] for r in csv.DictReader(path.read_text().splitlines())] == ["1", "2"]
 
 
 def test_tensorboard_logger_writes_events_tensorboard_reads(tmp_path):
