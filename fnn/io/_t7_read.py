@@ -135,8 +135,12 @@ class T7Object:
         """The class name (``torchfile``'s spelling of :attr:`typename`)."""
         return self.typename
 
+    @property
+    def _typename(self) -> str:  # torchfile's attribute name, for code written against it
+        return self.typename
+
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("typename", "version", "fields"):
+        if name.startswith("__") or name in ("typename", "version", "fields", "_typename"):
             raise AttributeError(name)
         fields = self.__dict__.get("fields")
         if isinstance(fields, dict) and name in fields:
