@@ -19,6 +19,7 @@ from fnn.io._checkpoint import LoadReport as LoadReport
 from fnn.io._checkpoint import load as load
 from fnn.io._checkpoint import save as save
 from fnn.io._t7_load import T7Model as T7Model
+from fnn.io._t7_load import build_t7 as build_t7
 from fnn.io._t7_load import load_t7 as load_t7
 from fnn.io._t7_read import T7Function as T7Function
 from fnn.io._t7_read import T7List as T7List

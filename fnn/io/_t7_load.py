@@ -174,7 +174,12 @@ class _Load:
     def build(self, obj: Any, path: str) -> tuple[Module, Any, Any]:
         where = path or "the top"
         if not isinstance(obj, T7Object):
-            raise T7Error(f"at {where}: expected a torch7 module, got {_describe(obj)}")
+            hint = ""
+            if not path and isinstance(obj, dict):  # a checkpoint table such as char-rnn's {protos=..., opt=...}
+                keys = ", ".join(repr(k) for k in list(obj)[:12])
+                hint = (f" with keys {keys}; build the model from the entry that holds it: "
+                        "fnn.io.build_t7(fnn.read_t7(path)[key])")
+            raise T7Error(f"at {where}: expected a torch7 module, got {_describe(obj)}{hint}")
         if id(obj) in self.active:
             raise T7Error(f"{obj.typename} at {where}: reference cycle: the module contains itself, so the tree "
                           "cannot be a model")
@@ -198,7 +203,16 @@ def _describe(obj: Any) -> str:
 
 
 def build_t7(obj: Any, *, dtype: Any = jnp.float32, strict: bool = True) -> T7Model:
-    """Builds an fnn model from an object read by :func:`read_t7`; see :func:`load_t7`."""
+    """Builds an fnn model from a torch7 module object read by :func:`read_t7`; see :func:`load_t7`.
+
+    For files that hold a model inside a table (training checkpoints such as char-rnn's
+    ``{protos = {rnn = ...}, opt = ...}``): ``build_t7(fnn.read_t7(path)["protos"]["rnn"])``.
+
+    >>> import numpy as np
+    >>> from fnn.io import T7Object, T7Table
+    >>> build_t7(T7Object("nn.Tanh")).model.name
+    'nn.Tanh'
+    """
     from fnn.io._t7_registry import T7_MODULES
 
     load = _Load(T7_MODULES, dtype, strict)

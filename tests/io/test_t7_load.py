@@ -390,9 +390,15 @@ def test_a_shared_module_loads_in_both_places(tmp_path):
     _same_tree(params[0], params[1])
 
 
-def test_bad_trees():
+def test_bad_trees(tmp_path):
     with pytest.raises(fnn.T7Error, match="expected a torch7 module, got a tensor"):
         build_t7(np.ones(3))
+    # a checkpoint table (char-rnn style): the error shows its keys and how to build from an entry
+    checkpoint = T7Table(protos=T7Table(rnn=module("nn.Tanh")), opt=T7Table(lr=0.1))
+    write_t7(tmp_path / "checkpoint.t7", checkpoint)
+    with pytest.raises(fnn.T7Error, match=r"keys 'protos', 'opt'.*build_t7"):
+        load_t7(tmp_path / "checkpoint.t7")
+    assert str(fnn.io.build_t7(fnn.read_t7(tmp_path / "checkpoint.t7")["protos"]["rnn"]).model) == "nn.Tanh"
     with pytest.raises(fnn.T7Error, match=r"nn.Linear at \[0\]: the field 'weight' is missing"):
         build_t7(module("nn.Sequential", modules=T7List([module("nn.Linear")])))
     with pytest.raises(fnn.T7Error, match="should be an integer"):
