@@ -23,6 +23,16 @@ run needs without giving up the single compile:
 The pieces: ``_check_arguments``, ``_initial_state`` (fresh or resumed) and ``_start`` (the
 host's counters) run once; then ``_train`` runs ``_run_epoch`` (``_run_steps`` under a progress
 bar, ``_end_epoch`` for the logs and the history) until the run is complete.
+
+Keys: with ``key`` the training key, step ``s`` runs the model with ``fold_in(fold_in(key, 0),
+s)``, epoch ``e`` is shuffled by ``permutation(fold_in(fold_in(key, 1), e), n)``: resuming replays.
+
+Non-finite values are found without a host sync per step: the step function records the
+first step whose loss or gradient norm is not finite and (``guard_nonfinite=True``) refuses
+its update and every later one; the trainer reads the record when the bar refreshes and at
+the end of each epoch, then raises :class:`~fnn.errors.NonFiniteError` naming the epoch, the
+step and the value. ``error.train_state`` is the state after the last finite step (with
+``guard_nonfinite=False``: the state when it was found, possibly NaN).
 """
 
 from __future__ import annotations
@@ -168,15 +178,7 @@ def fit(
     Returns:
       The final :class:`TrainState` (``.params``, ``.state``, ``.opt_state``, ``.history``).
 
-    Keys: with ``key`` the training key, step ``s`` runs the model with ``fold_in(fold_in(key, 0),
-    s)``, epoch ``e`` is shuffled by ``permutation(fold_in(fold_in(key, 1), e), n)``: resuming replays.
-
-    Non-finite values are found without a host sync per step: the step function records the
-    first step whose loss or gradient norm is not finite and (``guard_nonfinite=True``) refuses
-    its update and every later one; the trainer reads the record when the bar refreshes and at
-    the end of each epoch, then raises :class:`~fnn.errors.NonFiniteError` naming the epoch, the
-    step and the value. ``error.train_state`` is the state after the last finite step (with
-    ``guard_nonfinite=False``: the state when it was found, possibly NaN).
+    Keys and non-finite values: see the module docstring.
 
     Raises:
       NonFiniteError: the loss or the gradient became NaN or infinite.
@@ -191,6 +193,23 @@ def fit(
     >>> int(ts.epoch), int(ts.step), bool(ts.history['loss'][-1] < 1e-3)
     (20, 80, True)
     """
+    plan, ts, loop = _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params, state, resume,
+                              eval_data, eval_batch_size, metrics, drop_last, shuffle, max_steps, progress,
+                              refresh_seconds, guard_nonfinite, callbacks)
+    call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
+    _train(plan, loop, on_epoch)
+    final = _state_now(plan, loop)
+    call_all(plan.callbacks, "on_train_end", copy_tree(final))
+    return final
+
+
+# --------------------------------------------------------------------------- before the first step
+
+
+def _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params, state, resume, eval_data,
+             eval_batch_size, metrics, drop_last, shuffle, max_steps, progress, refresh_seconds, guard_nonfinite,
+             callbacks) -> tuple[_Plan, TrainState, _Loop]:
+    """Everything :func:`fit` fixes before its first step: the plan, the initial state and the loop."""
     stream = BatchStream(data) if is_batch_source(data) else None
     if stream is not None:  # the first batch stands for the data: shapes, dtypes, default metrics
         data, batch_size = Dataset(*stream.first()), batch_size or batch_rows(stream.first()[0])
@@ -213,14 +232,7 @@ def fit(
         partial_kernel=functools.partial(epoch_kernel, model, criterion, optimizer, metric_items, batch_size,
                                          pad=True, impl=ts.rng_impl, guard=guard_nonfinite),
     )
-    call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
-    _train(plan, loop, on_epoch)
-    final = _state_now(plan, loop)
-    call_all(plan.callbacks, "on_train_end", copy_tree(final))
-    return final
-
-
-# --------------------------------------------------------------------------- before the first step
+    return plan, ts, loop
 
 
 def _check_arguments(data, eval_data, epochs, batch_size, eval_batch_size, max_steps, shuffle, drop_last, metrics,
