@@ -54,7 +54,28 @@ def _constant(f: Fields) -> Module:
     return nn.Constant(value, f.integer("nInputDim", None))
 
 
+def _dilated_max(f: Fields) -> Module:
+    kw, kh = f.integer("kW"), f.integer("kH")
+    return nn.SpatialDilatedMaxPooling(kw, kh, f.integer("dW", kw), f.integer("dH", kh), f.integer("padW", 0),
+                                       f.integer("padH", 0), f.integer("dilationW", 1), f.integer("dilationH", 1),
+                                       f.boolean("ceil_mode", False))
+
+
+def _volumetric_dilated_max(f: Fields) -> Module:
+    kt, kw, kh = f.integer("kT"), f.integer("kW"), f.integer("kH")
+    return nn.VolumetricDilatedMaxPooling(
+        kt, kw, kh, f.integer("dT", kt), f.integer("dW", kw), f.integer("dH", kh), f.integer("padT", 0),
+        f.integer("padW", 0), f.integer("padH", 0), f.integer("dilationT", 1), f.integer("dilationW", 1),
+        f.integer("dilationH", 1), f.boolean("ceil_mode", False))
+
+
 _SPECS: dict[str, tuple[str, Builder]] = {
+    "nn.SpatialDilatedMaxPooling": ("SpatialDilatedMaxPooling", _plain(_dilated_max)),
+    "nn.VolumetricDilatedMaxPooling": ("VolumetricDilatedMaxPooling", _plain(_volumetric_dilated_max)),
+    "nn.TemporalDynamicKMaxPooling": ("TemporalDynamicKMaxPooling", _plain(
+        lambda f: nn.TemporalDynamicKMaxPooling(f.integer("minK"), f.num("factor", 0.0)))),
+    "nn.FeatureLPPooling": ("FeatureLPPooling", _plain(lambda f: nn.FeatureLPPooling(
+        f.integer("width"), f.integer("stride"), f.num("power"), f.boolean("batch_mode", False)))),
     "nn.SpatialSoftMax": ("SpatialSoftMax", _plain(lambda f: nn.SpatialSoftMax())),
     "nn.SpatialLogSoftMax": ("SpatialLogSoftMax", _plain(lambda f: nn.SpatialLogSoftMax())),
     "nn.ZipTable": ("ZipTable", _plain(lambda f: nn.ZipTable())),

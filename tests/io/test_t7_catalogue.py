@@ -21,6 +21,15 @@ def _has(name):
 
 # (torch7 class, its fields as torch7 saved them, a function building the fnn module it must equal, params)
 CATALOGUE_CASES = [
+    ("nn.SpatialDilatedMaxPooling", {"kW": 3, "kH": 2, "dW": 2, "dH": 1, "padW": 1, "padH": 0, "dilationW": 2,
+                                     "dilationH": 1, "ceil_mode": True},
+     lambda: fnn.SpatialDilatedMaxPooling(3, 2, 2, 1, 1, 0, 2, 1, True), ()),
+    ("nn.VolumetricDilatedMaxPooling", {"kT": 2, "kW": 2, "kH": 2, "dT": 1, "dW": 2, "dH": 2, "padT": 0, "padW": 1,
+                                        "padH": 1, "dilationT": 1, "dilationW": 2, "dilationH": 2},
+     lambda: fnn.VolumetricDilatedMaxPooling(2, 2, 2, 1, 2, 2, 0, 1, 1, 1, 2, 2), ()),
+    ("nn.TemporalDynamicKMaxPooling", {"minK": 3, "factor": 0.5}, lambda: fnn.TemporalDynamicKMaxPooling(3, 0.5), ()),
+    ("nn.FeatureLPPooling", {"width": 2, "stride": 1, "power": 2.0, "batch_mode": True},
+     lambda: fnn.FeatureLPPooling(2, 1, 2.0, True), ()),
     ("nn.SpatialSoftMax", {}, lambda: fnn.SpatialSoftMax(), ()),
     ("nn.SpatialLogSoftMax", {}, lambda: fnn.SpatialLogSoftMax(), ()),
     ("nn.ZipTable", {}, lambda: fnn.ZipTable(), ()),

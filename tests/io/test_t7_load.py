@@ -334,7 +334,8 @@ NOT_MAPPED_YET = {
     "VolumetricFullConvolution", "LayerNormalization", "Maxout", "Kmeans", "WeightedEuclidean", "MaskedSelect",
     "SparseLinear", "PartialLinear", "IndexLinear", "SeqReverseSequence", "SpatialMaxUnpooling",
     "VolumetricMaxUnpooling", "SpatialContrastiveNormalization", "SpatialCrossMapLRN", "SpatialDivisiveNormalization",
-    "SpatialSubtractiveNormalization", "Bottle", "LinearWeightNorm", "WeightNorm",
+    "SpatialSubtractiveNormalization", "Bottle", "LinearWeightNorm", "WeightNorm", "SpatialFractionalMaxPooling",
+    "VolumetricFractionalMaxPooling",
     # fnn's LSTM and GRU are PyTorch's layers; the torch7 rnn package's nn.LSTM/nn.GRU are other modules
     "LSTM", "GRU",
 }
