@@ -144,6 +144,7 @@ from fnn.layers import Dropout2d as Dropout2d
 from fnn.layers import Dropout3d as Dropout3d
 from fnn.layers import Embedding as Embedding
 from fnn.layers import Exp as Exp
+from fnn.layers import FastLSTM as FastLSTM
 from fnn.layers import Flatten as Flatten
 from fnn.layers import FlattenTable as FlattenTable
 from fnn.layers import GatedLinearUnit as GatedLinearUnit
@@ -161,12 +162,14 @@ from fnn.layers import JoinTable as JoinTable
 from fnn.layers import LayerNorm as LayerNorm
 from fnn.layers import LeakyReLU as LeakyReLU
 from fnn.layers import Linear as Linear
+from fnn.layers import LinearNoBias as LinearNoBias
 from fnn.layers import Log as Log
 from fnn.layers import LogSigmoid as LogSigmoid
 from fnn.layers import LogSoftMax as LogSoftMax
 from fnn.layers import LogSoftmax as LogSoftmax
 from fnn.layers import LookupTable as LookupTable
 from fnn.layers import MapTable as MapTable
+from fnn.layers import MaskZero as MaskZero
 from fnn.layers import Max as Max
 from fnn.layers import MaxPool1d as MaxPool1d
 from fnn.layers import MaxPool2d as MaxPool2d
@@ -192,6 +195,10 @@ from fnn.layers import ReplicationPad2d as ReplicationPad2d
 from fnn.layers import Reshape as Reshape
 from fnn.layers import Select as Select
 from fnn.layers import SelectTable as SelectTable
+from fnn.layers import SeqBRNN as SeqBRNN
+from fnn.layers import SeqGRU as SeqGRU
+from fnn.layers import SeqLSTM as SeqLSTM
+from fnn.layers import Sequencer as Sequencer
 from fnn.layers import Sequential as Sequential
 from fnn.layers import Sigmoid as Sigmoid
 from fnn.layers import SoftMax as SoftMax

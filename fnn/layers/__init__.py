@@ -17,6 +17,8 @@ One private file per torch7 family, re-exported here explicitly::
     _norm         LayerNorm, GroupNorm, InstanceNorm
     _dropout      Dropout, SpatialDropout, VolumetricDropout, AlphaDropout
     _graph        gModule, Input (nngraph's graphs; printing and DOT in _graph_text)
+    _rnn_torch7   torch7 rnn package layers: SeqLSTM, SeqGRU, SeqBRNN, FastLSTM, LinearNoBias
+    _sequencer    Sequencer, MaskZero, the recurrent step protocol and the scan over time
     _windows      (private) window arithmetic and layout checks shared by the vision files
 
 >>> import jax, fnn.layers as nn
@@ -130,6 +132,13 @@ from fnn.layers._reduction import Power as Power
 from fnn.layers._reduction import Sqrt as Sqrt
 from fnn.layers._reduction import Square as Square
 from fnn.layers._reduction import Sum as Sum
+from fnn.layers._rnn_torch7 import FastLSTM as FastLSTM
+from fnn.layers._rnn_torch7 import LinearNoBias as LinearNoBias
+from fnn.layers._rnn_torch7 import SeqBRNN as SeqBRNN
+from fnn.layers._rnn_torch7 import SeqGRU as SeqGRU
+from fnn.layers._rnn_torch7 import SeqLSTM as SeqLSTM
+from fnn.layers._sequencer import MaskZero as MaskZero
+from fnn.layers._sequencer import Sequencer as Sequencer
 from fnn.layers._shaping import Flatten as Flatten
 from fnn.layers._shaping import Narrow as Narrow
 from fnn.layers._shaping import Reshape as Reshape
