@@ -69,7 +69,29 @@ def _volumetric_dilated_max(f: Fields) -> Module:
         f.integer("dilationH", 1), f.boolean("ceil_mode", False))
 
 
+def _upsampling(f: Fields) -> Module:
+    mode = f.raw("mode", "nearest")
+    if f.has("scale_factor"):
+        return nn.UpSampling(f.integer("scale_factor"), mode)
+    sizes = {"oheight": f.integer("oheight"), "owidth": f.integer("owidth")}
+    if f.has("odepth"):
+        sizes["odepth"] = f.integer("odepth")
+    return nn.UpSampling(sizes, mode)
+
+
+def _depth_concat(f: Fields) -> tuple[Module, Any, Any]:
+    built = [f.build(c, i) for i, c in enumerate(f.children())]
+    m = nn.DepthConcat(f.dim("dimension"), *(b[0] for b in built))
+    return m, tuple(b[1] for b in built), tuple(b[2] for b in built)
+
+
 _SPECS: dict[str, tuple[str, Builder]] = {
+    "nn.DepthConcat": ("DepthConcat", _depth_concat),
+    "nn.PixelShuffle": ("PixelShuffle", _plain(lambda f: nn.PixelShuffle(f.integer("upscaleFactor")))),
+    "nn.UpSampling": ("UpSampling", _plain(_upsampling)),
+    "nn.VolumetricReplicationPadding": ("VolumetricReplicationPadding", _plain(
+        lambda f: nn.VolumetricReplicationPadding(*(f.integer(k) for k in ("pleft", "pright", "ptop", "pbottom",
+                                                                             "pfront", "pback"))))),
     "nn.SpatialDilatedMaxPooling": ("SpatialDilatedMaxPooling", _plain(_dilated_max)),
     "nn.VolumetricDilatedMaxPooling": ("VolumetricDilatedMaxPooling", _plain(_volumetric_dilated_max)),
     "nn.TemporalDynamicKMaxPooling": ("TemporalDynamicKMaxPooling", _plain(

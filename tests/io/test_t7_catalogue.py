@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fnn
-from fnn.io import T7_MODULES
+from fnn.io import T7_MODULES, T7List
 from fnn.io._t7_load import build_t7
 from tests.io.t7_writer import module
 
@@ -21,6 +21,14 @@ def _has(name):
 
 # (torch7 class, its fields as torch7 saved them, a function building the fnn module it must equal, params)
 CATALOGUE_CASES = [
+    ("nn.DepthConcat", {"dimension": 2, "modules": T7List([module("nn.Identity")])},
+     lambda: fnn.DepthConcat(1, fnn.Identity()), ((),)),
+    ("nn.PixelShuffle", {"upscaleFactor": 2}, lambda: fnn.PixelShuffle(2), ()),
+    ("nn.UpSampling", {"scale_factor": 2, "mode": "nearest"}, lambda: fnn.UpSampling(2), ()),
+    ("nn.UpSampling", {"owidth": 6, "oheight": 5, "mode": "linear"},
+     lambda: fnn.UpSampling({"oheight": 5, "owidth": 6}, "linear"), ()),
+    ("nn.VolumetricReplicationPadding", {"pleft": 1, "pright": 2, "ptop": 3, "pbottom": 0, "pfront": 1, "pback": 2},
+     lambda: fnn.VolumetricReplicationPadding(1, 2, 3, 0, 1, 2), ()),
     ("nn.SpatialDilatedMaxPooling", {"kW": 3, "kH": 2, "dW": 2, "dH": 1, "padW": 1, "padH": 0, "dilationW": 2,
                                      "dilationH": 1, "ceil_mode": True},
      lambda: fnn.SpatialDilatedMaxPooling(3, 2, 2, 1, 1, 0, 2, 1, True), ()),
