@@ -95,11 +95,14 @@ from fnn.errors import NonFiniteError as NonFiniteError
 from fnn.errors import ParamsError as ParamsError  # issue 14 (rel)
 from fnn.errors import ShapeError as ShapeError
 from fnn.errors import StatefulModelError as StatefulModelError
+from fnn.errors import T7Error as T7Error
 from fnn.errors import UsageError as UsageError
 from fnn.io import Checkpoint as Checkpoint
 from fnn.io import LoadReport as LoadReport
 from fnn.io import load as load
+from fnn.io import load_t7 as load_t7
 from fnn.io import load_torch_state_dict as load_torch_state_dict
+from fnn.io import read_t7 as read_t7
 from fnn.io import save as save
 from fnn.io import save_torch_state_dict as save_torch_state_dict
 from fnn.io import to_torch_state_dict as to_torch_state_dict

@@ -85,6 +85,10 @@ class NonFiniteError(FnnError, FloatingPointError):
     """A loss, an output or a gradient became NaN or infinite."""
 
 
+class T7Error(FnnError, ValueError):
+    """A Lua torch7 ``.t7`` file is corrupt, truncated or not t7, or holds a model fnn cannot build."""
+
+
 __all__ = [
     "FnnError",
     "ShapeError",
@@ -98,4 +102,5 @@ __all__ = [
     "DataError",
     "NonFiniteError",
     "ParamsError",
+    "T7Error",
 ]

@@ -11,6 +11,8 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 _DEFAULT_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
 MNIST_PATH = os.environ.get("FNN_MNIST", _DEFAULT_MNIST)
+_DEFAULT_T7 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "t7")
+T7_PATH = os.environ.get("FNN_T7", _DEFAULT_T7)  # genuine Lua torch7 files (tests/io/test_t7_*.py)
 
 
 def torch_or_skip():
