@@ -13,7 +13,8 @@ import numpy as np
 
 BATCH = 128
 LR = 0.01
-MODELS = ("mlp", "lenet")
+MODELS = ("mlp", "lenet", "resnet20", "vgg")
+CNNS = ("resnet20", "vgg")  # CIFAR-10-shaped: 3x32x32 inputs, 10 classes
 MNIST_DEFAULT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
 
 
@@ -21,13 +22,16 @@ def input_shape(model: str, layout: str = "NCHW") -> tuple[int, ...]:
     """One example's shape: ``(784,)`` for the MLP, ``(1, 32, 32)`` (or ``(32, 32, 1)`` NHWC) for LeNet-5."""
     if model == "mlp":
         return (784,)
-    return (32, 32, 1) if layout == "NHWC" else (1, 32, 32)
+    c = 3 if model in CNNS else 1
+    return (32, 32, c) if layout == "NHWC" else (c, 32, 32)
 
 
 def train_flops(model: str, batch: int = BATCH) -> int:
     """Nominal FLOPs of one train step: multiply-adds of every matmul/convolution counted twice,
     forward + weight gradient + input gradient (none for the first layer's input). The
     elementwise work (ReLU, pooling, softmax, the update) is not counted."""
+    if model in CNNS:
+        return _cnn_flops(model, batch)
     if model == "mlp":
         layers = [(784, 512), (512, 512), (512, 10)]
         fwd = [2 * batch * i * o for i, o in layers]
@@ -38,11 +42,37 @@ def train_flops(model: str, batch: int = BATCH) -> int:
     return int(3 * sum(fwd) - fwd[0])
 
 
+def cnn_layers(model: str) -> list[tuple[int, int, int, int]]:
+    """``(c_in, c_out, k, h_out)`` of every convolution (square, in order), then the dense layers as ``k = h_out = 1``.
+
+    * ``resnet20``: He et al.'s CIFAR ResNet-20: a 3x3 stem 3->16, three stages of three basic blocks
+      (two 3x3 convolutions with BN) at 16/32/64 channels on 32/16/8 pixels, stride 2 at the start of
+      stages 2 and 3 with a 1x1 stride-2 convolution + BN on the shortcut ("option B"), global
+      average pooling, a 64->10 dense layer. Convolutions without bias (BN follows).
+    * ``vgg``: a VGG-style net without BN: 3x3 convolutions (padding 1, ReLU) 3->32, pool,
+      32->64, pool, 64->128, 128->128, pool (2x2 max), then 2048->256->10 dense (ReLU between).
+    """
+    if model == "vgg":
+        return [(3, 32, 3, 32), (32, 64, 3, 16), (64, 128, 3, 8), (128, 128, 3, 8), (2048, 256, 1, 1), (256, 10, 1, 1)]
+    out = [(3, 16, 3, 32)]
+    for cin, cout, h in ((16, 16, 32), (16, 32, 16), (32, 64, 8)):
+        for b in range(3):
+            out += [(cin if b == 0 else cout, cout, 3, h), (cout, cout, 3, h)]
+        if cin != cout:
+            out.append((cin, cout, 1, h))
+    return out + [(64, 10, 1, 1)]
+
+
+def _cnn_flops(model: str, batch: int) -> int:
+    fwd = [2 * batch * h * h * o * c * k * k for c, o, k, h in cnn_layers(model)]
+    return int(3 * sum(fwd) - fwd[0])
+
+
 def make_batch(model: str, batch: int = BATCH, seed: int = 0, layout: str = "NCHW") -> tuple[np.ndarray, np.ndarray]:
     """A random float32 input batch and int32 class targets (the same for every row)."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, *input_shape(model, "NCHW"))).astype(np.float32)
-    if layout == "NHWC" and model == "lenet":
+    if layout == "NHWC" and model != "mlp":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     y = rng.integers(0, 10, batch).astype(np.int32)
     return x, y

@@ -25,6 +25,8 @@ import numpy as np
 from bench import common
 from bench.common import BATCH, Row, first_call, interleaved, matmul_peak, summary, train_flops
 
+TITLES = {"mlp": "MLP 784-512-512-10", "lenet": "LeNet-5 (1×32×32)",
+          "resnet20": "ResNet-20 (BN, 3×32×32, CIFAR-10 shape)", "vgg": "VGG-style 32-64-128-128 (3×32×32)"}
 ROWS = ("fnn", "fnn-xla", "raw", "raw+kernels", "stax", "flax", "equinox", "haiku", "torch", "torch.compile")
 
 
@@ -52,10 +54,13 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
-def builders(model: str, wanted: set[str], compile_ok: bool, memory: bool = True) -> list[tuple[str, Callable, str]]:
-    """``(key, build(x, y) -> Row, layout)`` for each wanted row that can run here."""
+def builders(model: str, wanted: set[str], compile_ok: bool, memory: bool = True,
+             device: str = "cpu") -> list[tuple[str, Callable, str]]:
+    """``(key, build(x, y) -> Row, layout)`` for each wanted row that can run here (``device``: PyTorch's)."""
     from bench import models_jax as mj
 
+    if model in common.CNNS:
+        return _cnn_builders(model, wanted, compile_ok, device)
     out: list[tuple[str, Callable, str]] = []
     add = lambda key, fn, layout="NCHW": out.append((key, fn, layout)) if key in wanted else None
     add("fnn", lambda x, y: mj.fnn_row(model, x, y))
@@ -77,20 +82,50 @@ def builders(model: str, wanted: set[str], compile_ok: bool, memory: bool = True
             add(key, lambda x, y, f=build: f(model, x, y), layout)
         else:
             _log(f"skipping {key}: not installed (pip install -e '.[bench]')")
+    _torch_builders(model, wanted, compile_ok, device, add)
+    return out
+
+
+def _torch_builders(model: str, wanted: set[str], compile_ok: bool, device: str, add: Callable) -> None:
     if {"torch", "torch.compile"} & wanted and _version("torch") is not None:
         from bench import models_torch as mt
 
-        add("torch", lambda x, y: mt.torch_row(model, x, y))
+        add("torch", lambda x, y: mt.torch_row(model, x, y, device=device))
         if compile_ok:
-            add("torch.compile", lambda x, y: mt.torch_row(model, x, y, compiled=True))
+            add("torch.compile", lambda x, y: mt.torch_row(model, x, y, compiled=True, device=device))
+
+
+def _cnn_builders(model: str, wanted: set[str], compile_ok: bool, device: str) -> list[tuple[str, Callable, str]]:
+    """The ResNet-20 / VGG rows (:mod:`bench.models_cnn`, :mod:`bench.models_cnn_libs`); no stax row."""
+    from bench import models_cnn as mc
+
+    out: list[tuple[str, Callable, str]] = []
+    add = lambda key, fn, layout="NCHW": out.append((key, fn, layout)) if key in wanted else None
+    add("fnn", lambda x, y: mc.fnn_cnn_row(model, x, y))
+    add("fnn-xla", lambda x, y: mc.fnn_cnn_row(model, x, y, xla=True))
+    add("raw", lambda x, y: mc.raw_cnn_row(model, x, y))
+    add("raw+kernels", lambda x, y: mc.raw_cnn_row(model, x, y, kernels=True))
+    optional = {"flax": ("flax", "flax_cnn_row", "NHWC"), "equinox": ("equinox", "equinox_cnn_row", "NCHW"),
+                "haiku": ("haiku", "haiku_cnn_row", "NHWC")}  # fmt: skip
+    for key, (mod, fn, layout) in optional.items():
+        if key not in wanted:
+            continue
+        if _version(mod) is not None:
+            from bench import models_cnn_libs
+
+            build = getattr(models_cnn_libs, fn)
+            add(key, lambda x, y, f=build: f(model, x, y), layout)
+        else:
+            _log(f"skipping {key}: not installed (pip install -e '.[bench]')")
+    _torch_builders(model, wanted, compile_ok, device, add)
     return out
 
 
 def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_ok: bool, peak: float,
-                memory: bool = True) -> dict:
+                memory: bool = True, device: str = "cpu") -> dict:
     rows: list[Row] = []
     meta: dict[str, dict] = {}
-    for key, build, layout in builders(model, wanted, compile_ok, memory):
+    for key, build, layout in builders(model, wanted, compile_ok, memory, device):
         x, y = common.make_batch(model, BATCH, layout=layout)
         _log(f"[{model}] building {key}")
         try:
@@ -104,7 +139,8 @@ def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_o
             continue
         rows.append(row)
         meta[row.name] = {"key": key, "first_call_s": first, "memory_bytes": row.memory, "memory_note": row.note,
-                          "layout": layout if model == "lenet" else "-"}  # fmt: skip
+                          "layout": layout if model != "mlp" else "-"}  # fmt: skip
+        _log(f"[{model}] {key}: first call {first:.2f} s")
     for r in rows:  # warm every row once more before timing
         r.step()
         r.sync()
@@ -146,7 +182,7 @@ def table(model: str, res: dict) -> str:
     for name, r in res["rows"].items():
         if "error" in r:
             lines.append(f"| {name} | failed: {r['error'][:80]} | | | | | | | |")
-    title = {"mlp": "MLP 784-512-512-10", "lenet": "LeNet-5 (1×32×32)"}[model]
+    title = TITLES[model]
     mflop = res["flops_per_step"] / 1e6
     return f"### {title}, batch {BATCH}, float32 — {mflop:.0f} MFLOP per step\n\n" + "\n".join(lines)
 
@@ -172,10 +208,13 @@ def main(argv: list[str] | None = None) -> dict:
 def _main(argv: list[str] | None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a one-minute run: few rounds, a slice of MNIST")
-    ap.add_argument("--models", nargs="+", default=list(common.MODELS), choices=common.MODELS)
+    ap.add_argument("--models", nargs="+", type=_models, default=[list(common.MODELS)],
+                    help="models, space- or comma-separated: " + ",".join(common.MODELS) + " (default: all)")
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     ap.add_argument("--rounds", type=int, help="timing rounds (default 15, quick 4)")
     ap.add_argument("--steps", type=int, help="steps per row per round (default 20, quick 4)")
+    ap.add_argument("--cnn-rounds", type=int, help="timing rounds of resnet20/vgg (default 7, quick 2)")
+    ap.add_argument("--cnn-steps", type=int, help="steps per row per round of resnet20/vgg (default 2, quick 1)")
     ap.add_argument("--epoch-rounds", type=int, help="rounds of the epoch figure (default 5, quick 2; 0 skips it)")
     ap.add_argument("--compile", dest="compile", action="store_true", default=None,
                     help="include torch.compile (default: on, off with --quick)")
@@ -186,6 +225,7 @@ def _main(argv: list[str] | None) -> dict:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--tag", help="output file name (default: quick or full-<date>)")
     a = ap.parse_args(argv)
+    a.models = list(dict.fromkeys(m for group in a.models for m in group))
     rounds = a.rounds or (4 if a.quick else 15)
     steps = a.steps or (4 if a.quick else 20)
     epoch_rounds = a.epoch_rounds if a.epoch_rounds is not None else (2 if a.quick else 5)
@@ -209,14 +249,18 @@ def _main(argv: list[str] | None) -> dict:
         "versions": {m: _version(m) for m in ("jax", "jaxlib", "optax", "flax", "equinox", "haiku", "torch")},
         "matmul_peak_gflops": peak, "torch_compile": compile_ok, "models": {},
     }  # fmt: skip
+    cnn_rounds = a.cnn_rounds or (2 if a.quick else 7)
+    cnn_steps = a.cnn_steps or (1 if a.quick else 2)
+    out["cnn_rounds"], out["cnn_steps_per_round"] = cnn_rounds, cnn_steps
     for model in a.models:
-        out["models"][model] = bench_model(model, set(a.rows), rounds, steps, compile_ok, peak["peak"], use_memory)
+        r, s = (cnn_rounds, cnn_steps) if model in common.CNNS else (rounds, steps)
+        out["models"][model] = bench_model(model, set(a.rows), r, s, compile_ok, peak["peak"], use_memory)
     if epoch_rounds > 0 and "fnn" in a.rows:
         from bench.epoch import run_epochs
 
         out["epoch"] = {}
         limit = 20 * BATCH if a.quick else None
-        for model in a.models:
+        for model in [m for m in a.models if m not in common.CNNS]:  # the epoch figure is MNIST's
             _log(f"[{model}] epoch figure")
             times = run_epochs(model, epoch_rounds, limit, log=_log)
             n = limit or 60000
@@ -234,6 +278,15 @@ def _main(argv: list[str] | None) -> dict:
     return out
 
 
+def _models(text: str) -> list[str]:
+    """``"resnet20,vgg"`` -> ``["resnet20", "vgg"]`` (each checked against ``common.MODELS``)."""
+    names = [t for t in text.split(",") if t]
+    bad = [n for n in names if n not in common.MODELS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {bad}; choose from {list(common.MODELS)}")
+    return names
+
+
 def render(out: dict) -> str:
     m, p = out["machine"], out["matmul_peak_gflops"]
     v = ", ".join(f"{k} {val}" for k, val in out["versions"].items() if val)
@@ -244,7 +297,9 @@ def render(out: dict) -> str:
         f"{out['loadavg_end'][0]:.2f} at end; {out['seconds']:.0f} s in all. {v}.",
         f"Matmul peak (1024², float32): XLA {p['xla']:.0f} GFLOP/s"
         + (f", PyTorch {p['torch']:.0f} GFLOP/s" if "torch" in p else "")
-        + f". {out['rounds']} interleaved rounds × {out['steps_per_round']} steps per row.",
+        + f". {out['rounds']} interleaved rounds × {out['steps_per_round']} steps per row"
+        + (f" (ResNet-20/VGG: {out['cnn_rounds']} × {out['cnn_steps_per_round']})"
+           if set(out["models"]) & set(common.CNNS) else "") + ".",
     ]
     for model, res in out["models"].items():
         parts += ["", table(model, res)]
