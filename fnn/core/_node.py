@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from fnn.core._args import int_arg
@@ -82,13 +83,13 @@ class Node:
 
     def __init__(self, module: Module | None, parents: tuple[Node, ...], index: int | None = None,
                  n_split: int | None = None, where: str | None = None):
-        self.module = module
-        self.parents = parents
-        self.index = index
-        self.n_split = n_split
+        self.module: Module | None = module
+        self.parents: tuple[Node, ...] = parents
+        self.index: int | None = index
+        self.n_split: int | None = n_split
         self.annotations: dict[str, Any] = {}
-        self.where = where or _created_at()
-        self.id = next(_IDS)
+        self.where: str = where or _created_at()
+        self.id: int = next(_IDS)
         self.consumers: list[Node] = []  # nodes made from this one (finds dangling nodes)
         for p in dict.fromkeys(parents):
             p.consumers.append(self)
@@ -118,7 +119,7 @@ class Node:
             return NotImplemented
         return Node(module, (self,))
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Node]:
         raise ConfigError(
             "a graph node is not iterable: take the entries of a table-valued node with "
             "node.split(n) (a, b = node.split(2)) or node[i]"

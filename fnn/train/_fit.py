@@ -36,6 +36,10 @@ The pieces: ``_check_arguments``, ``_initial_state`` (fresh or resumed) and ``_s
 host's counters) run once; then ``_train`` runs ``_run_epoch`` (``_run_steps`` under a progress
 bar, ``_end_epoch`` for the logs and the history) until the run is complete.
 
+The history holds ``loss``, the metrics, ``eval_*`` and, when the optimizer state carries it
+(``optax.inject_hyperparams``), ``lr``: the learning rate of the epoch's last step. Optimizers
+that take the loss (``optax.contrib.reduce_on_plateau``) receive each step's as ``value=``.
+
 Keys: with ``key`` the training key, step ``s`` runs the model with ``fold_in(fold_in(key, 0),
 s)``, epoch ``e`` is shuffled by ``permutation(fold_in(fold_in(key, 1), e), n)``: resuming replays.
 
@@ -191,9 +195,7 @@ def fit(
         global batch is sharded over the mesh axis ``data_axis`` (see "More than one device" at
         the top of this module).
 
-    The history holds ``loss``, the metrics, ``eval_*`` and, when the optimizer state carries it
-    (``optax.inject_hyperparams``), ``lr``: the learning rate of the epoch's last step. Optimizers
-    that take the loss (``optax.contrib.reduce_on_plateau``) receive each step's as ``value=``.
+    The history: see the module docstring.
 
     Returns:
       The final :class:`TrainState` (``.params``, ``.state``, ``.opt_state``, ``.history``).
