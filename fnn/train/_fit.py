@@ -191,9 +191,8 @@ def fit(
         :class:`fnn.train.TensorBoardLogger` log the history). ``on_epoch`` is called after
         ``on_epoch=``'s function; either returning True stops training.
 
-      mesh, data_axis: data parallelism on this :class:`jax.sharding.Mesh` (one process): each
-        global batch is sharded over the mesh axis ``data_axis`` (see "More than one device" at
-        the top of this module).
+      mesh, data_axis: data parallelism on this :class:`jax.sharding.Mesh` (one process): each global
+        batch is sharded over ``data_axis`` (see "More than one device" in the module docstring).
 
     The history: see the module docstring.
 
