@@ -22,7 +22,7 @@ One private file per torch7 family, re-exported here explicitly::
     _windows      (private) window arithmetic and layout checks shared by the vision files
     _conv_extra   SpatialConvolutionMM/Local/Map, SpatialDepthWiseConvolution, Volumetric
                   Full/Dilated, TemporalRowConvolution, sub-sampling, the connection ``tables``
-    _pool_extra   dilated and fractional max pooling, FeatureLPPooling, TemporalDynamicKMaxPooling, LPPool
+    _pool_extra   dilated and fractional max pooling, FeatureLPPooling, LPPool
     _unpool       max pooling with indices, Spatial/VolumetricMaxUnpooling, MaxUnpool1d/2d/3d
     _spatial_norm SpatialCrossMapLRN, Spatial(Log)SoftMax, Subtractive/Divisive/Contrastive normalisation
     _resample     PixelShuffle, UpSampling, VolumetricReplicationPadding
@@ -129,6 +129,7 @@ from fnn.layers._lookup import lookup_weight as lookup_weight
 from fnn.layers._misc import Collapse as Collapse
 from fnn.layers._misc import Constant as Constant
 from fnn.layers._misc import OneHot as OneHot
+from fnn.layers._misc import TemporalDynamicKMaxPooling as TemporalDynamicKMaxPooling
 from fnn.layers._noise import GradientReversal as GradientReversal
 from fnn.layers._noise import L1Penalty as L1Penalty
 from fnn.layers._noise import RReLU as RReLU
@@ -167,7 +168,6 @@ from fnn.layers._pool_extra import LPPool2d as LPPool2d
 from fnn.layers._pool_extra import LPPool3d as LPPool3d
 from fnn.layers._pool_extra import SpatialDilatedMaxPooling as SpatialDilatedMaxPooling
 from fnn.layers._pool_extra import SpatialFractionalMaxPooling as SpatialFractionalMaxPooling
-from fnn.layers._pool_extra import TemporalDynamicKMaxPooling as TemporalDynamicKMaxPooling
 from fnn.layers._pool_extra import VolumetricDilatedMaxPooling as VolumetricDilatedMaxPooling
 from fnn.layers._pool_extra import VolumetricFractionalMaxPooling as VolumetricFractionalMaxPooling
 from fnn.layers._recurrent import GRU as GRU

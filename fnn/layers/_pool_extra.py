@@ -329,45 +329,6 @@ def FeatureLPPooling(width: int, stride: int, power: float, batch_mode: bool = F
                 config={"width": width, "stride": stride, "power": power, "batch_mode": batch_mode})
 
 
-def TemporalDynamicKMaxPooling(min_k: int, factor: float = 0.0) -> Module:
-    """Keeps the ``k`` largest values along time for every feature, in their original order.
-
-    Args:
-      min_k: the smallest k.
-      factor: ``k = max(min_k, ceil(factor · T))`` (Kalchbrenner et al. 2014: ``factor = (L-l)/L``).
-
-    Shape contract: ``(T, F) -> (k, F)`` or ``(B, T, F) -> (B, k, F)``; ``T >= min_k``. The gradient
-    goes to the kept elements.
-
-    >>> import jax.numpy as jnp, fnn
-    >>> fnn.TemporalDynamicKMaxPooling(2).apply((), jnp.array([[1.0], [5.0], [2.0], [4.0]]))
-    Array([[5.],
-           [4.]], dtype=float32)
-    """
-    layer = "nn.TemporalDynamicKMaxPooling"
-    ints(layer, 1, min_k=min_k)
-    factor = check_number(layer, "factor", factor, low=0)
-
-    def k_of(t: int) -> int:
-        return max(min_k, math.ceil(factor * t))
-
-    def check(shape: Any, dtype: Any) -> None:
-        win.check_layout(("T", "F"), channel_axis=None, channels=None, spatial_axes=())(shape, dtype)
-        t = shape[-2]
-        if t != -1 and (t < min_k or k_of(t) > t):
-            raise ShapeError(f"got input {format_shape(shape)} whose length {t} is too small for k = {k_of(t)}")
-
-    def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
-        k = k_of(x.shape[-2])
-        xt = jnp.swapaxes(x, -1, -2)  # (..., F, T)
-        _, idx = lax.top_k(xt, k)
-        idx = jnp.sort(idx, axis=-1)
-        return jnp.swapaxes(jnp.take_along_axis(xt, idx, axis=-1), -1, -2)
-
-    return leaf(f"{layer}({min_k}, {factor:g})", forward, kind="TemporalDynamicKMaxPooling", check=check,
-                config={"min_k": min_k, "factor": factor})
-
-
 def _lp_pool_nd(nd: int, norm_type: float, kernel_size: Any, stride: Any, ceil_mode: bool) -> Module:
     cls = f"LPPool{nd}d"
     layer = f"nn.{cls}"

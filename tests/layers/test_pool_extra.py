@@ -174,7 +174,7 @@ def test_dynamic_k_max_pooling_matches_lua():
     (lambda: fnn.VolumetricFractionalMaxPooling(2, 2, 2, 2, 2, 2), (2, 4, 4), ShapeError, "Fractional"),
     (lambda: fnn.FeatureLPPooling(3, 1, 2), (2, 4, 4, 4), ShapeError, "FeatureLPPooling"),
     (lambda: fnn.FeatureLPPooling(3, 1, 2, True), (1, 2, 4), ShapeError, "fewer than the width"),
-    (lambda: fnn.TemporalDynamicKMaxPooling(4), (3, 2), ShapeError, "TemporalDynamicKMaxPooling.*too small"),
+    (lambda: fnn.TemporalDynamicKMaxPooling(4), (3, 2), ShapeError, "TemporalDynamicKMaxPooling.*at least 4 steps"),
     (lambda: fnn.TemporalDynamicKMaxPooling(1), (3,), ShapeError, "TemporalDynamicKMaxPooling"),
     (lambda: fnn.MaxUnpool2d(2), (2, 2, 2), ShapeError, "MaxUnpool2d.*table"),
     (lambda: fnn.MaxUnpool2d(2), ((2, 2, 2),), ShapeError, "MaxUnpool2d"),
