@@ -78,7 +78,11 @@ class Prepared:
 def prepare(case: Case, seed: int = 0) -> Prepared:
     x = case_input(case)
     floating = any(jnp.issubdtype(a.dtype, jnp.floating) for a in jax.tree.leaves(x))
-    return Prepared(case, case.make(), x, _shape_of(x, case.batched), jnp.float32 if floating else None, seed)
+    if isinstance(x, tuple) and floating:  # a table of mixed dtypes (values and indices): each entry's own
+        dtype = tuple(_f32(jnp.dtype(a.dtype)) for a in x) if all(hasattr(a, "dtype") for a in x) else jnp.float32
+    else:
+        dtype = jnp.float32 if floating else None
+    return Prepared(case, case.make(), x, _shape_of(x, case.batched), dtype, seed)
 
 
 def init_all(items: list[Prepared]) -> list[tuple[Any, Any]]:
