@@ -45,6 +45,23 @@ def _normal(std: float) -> Initializer:
     return init
 
 
+def _seq_params(name: str, d: int, h: int, batchfirst: bool, maskzero: bool, n_gates: int,
+                weight_init: Initializer | None, bias_init: Initializer | None):
+    """Checks a Seq* layer's arguments; its params function: torch7's ``weight (D+H, G·H)``, ``bias (G·H,)``
+    (defaults N(0, 1/√(D+H)) and zero bias but 1 for the second gate block)."""
+    ints(name, 1, inputsize=d, outputsize=h)
+    boolean(name, "batchfirst", batchfirst)
+    boolean(name, "maskzero", maskzero)
+    w_init = weight_init or _normal(1.0 / math.sqrt(d + h))
+    b_init = bias_init or _seq_bias(h, n_gates, 1)
+
+    def params(rng, shape, dtype):
+        kw, kb = jax.random.split(rng)
+        return {"weight": w_init(kw, (d + h, n_gates * h), dtype), "bias": b_init(kb, (n_gates * h,), dtype)}
+
+    return params
+
+
 def _seq_bias(size: int, n_gates: int, one_gate: int) -> Initializer:
     """torch7's Seq* bias: zeros, with gate ``one_gate`` (forget for SeqLSTM, update for SeqGRU) at 1."""
 
@@ -161,16 +178,8 @@ def SeqLSTM(
     ((5, -1, 2), (7, 16), (5, 2, 2))
     """
     name = "nn.SeqLSTM"
-    ints(name, 1, inputsize=inputsize, outputsize=outputsize)
-    boolean(name, "batchfirst", batchfirst)
-    boolean(name, "maskzero", maskzero)
     d, h = inputsize, outputsize
-    w_init = weight_init or _normal(1.0 / math.sqrt(d + h))
-    b_init = bias_init or _seq_bias(h, 4, 1)
-
-    def params(rng, shape, dtype):
-        kw, kb = jax.random.split(rng)
-        return {"weight": w_init(kw, (d + h, 4 * h), dtype), "bias": b_init(kb, (4 * h,), dtype)}
+    params = _seq_params(name, inputsize, outputsize, batchfirst, maskzero, 4, weight_init, bias_init)
 
     def forward(p, x, *, rng, train):
         states, x = _split_input(x, batchfirst)
@@ -241,16 +250,8 @@ def SeqGRU(
     ((-1, 5, 4), (7, 12), (2, 5, 4))
     """
     name = "nn.SeqGRU"
-    ints(name, 1, inputsize=inputsize, outputsize=outputsize)
-    boolean(name, "batchfirst", batchfirst)
-    boolean(name, "maskzero", maskzero)
     d, h = inputsize, outputsize
-    w_init = weight_init or _normal(1.0 / math.sqrt(d + h))
-    b_init = bias_init or _seq_bias(h, 3, 1)
-
-    def params(rng, shape, dtype):
-        kw, kb = jax.random.split(rng)
-        return {"weight": w_init(kw, (d + h, 3 * h), dtype), "bias": b_init(kb, (3 * h,), dtype)}
+    params = _seq_params(name, inputsize, outputsize, batchfirst, maskzero, 3, weight_init, bias_init)
 
     def forward(p, x, *, rng, train):
         states, x = _split_input(x, batchfirst)

@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
-import numpy as np
 
 from fnn.core._args import int_arg
 from fnn.errors import ConfigError
@@ -196,10 +195,6 @@ def step_interval(callbacks: Sequence[Any]) -> list[tuple[Any, int]]:
         if every and getattr(cb, "on_step", None) is not None:
             out.append((cb, every))
     return out
-
-
-def as_float_logs(logs: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(np.asarray(v)) for k, v in logs.items()}
 
 
 __all__ = ["CSVLogger", "Callback", "TensorBoardLogger"]
