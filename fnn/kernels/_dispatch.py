@@ -1,0 +1,193 @@
+"""Which form a convolution or a max pooling takes: the implementation context and the dispatch.
+
+:func:`conv2d` and :func:`reduce_max` choose, when a call is traced, between XLA's own op and the CPU
+forms of this package, by their ``impl=`` argument, else the innermost :func:`implementation` block
+around the tracing, else ``"auto"``; ``"auto"`` takes a CPU form only on CPU
+(``lax.platform_dependent``), and only for the shapes where it measured faster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._chunked import CHUNK, chunk_size, conv2d_chunked
+from ._max_pool import max_pool, use_max_taps
+from ._toeplitz import _pads, _pair, conv2d_toeplitz, use_toeplitz
+
+Array = jax.Array
+Pair = tuple[int, int]
+
+# The implementations conv2d and reduce_max choose between:
+# "auto" -- the CPU forms where they win, on CPU only; "xla" -- XLA's own convolution and
+# reduce_window everywhere (what fnn did before these kernels); "toeplitz" -- the banded GEMM and
+# the max of taps wherever they apply, on any platform; "chunked" -- XLA's convolution with the
+# weight gradient summed over batch chunks, on any platform (pooling as "auto").
+IMPLS = ("auto", "xla", "toeplitz", "chunked")
+# The default for calls traced in this context (thread, task), set by `implementation`.
+_IMPL: contextvars.ContextVar[str] = contextvars.ContextVar("fnn.kernels.implementation", default="auto")
+
+
+def _checked(fn: str, impl: str) -> str:
+    if impl not in IMPLS:
+        raise ValueError(f"{fn}: impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
+    return impl
+
+
+@contextlib.contextmanager
+def implementation(impl: str) -> Iterator[str]:
+    """Sets the implementation :func:`conv2d` and :func:`reduce_max` use for calls traced inside the block.
+
+    The choice is read when a call is *traced*. JAX caches the trace of a function
+    (``jax.jit``, ``jax.make_jaxpr``) without looking at this setting, so wrap the first call
+    of a jitted function: one traced before the block keeps the implementation it was traced
+    with. An explicit ``impl=`` argument still wins. The setting is a :mod:`contextvars` variable:
+    it is local to the thread (and asyncio task) that enters the block, is restored on exit,
+    and blocks nest.
+
+    Args:
+      impl: ``"auto"`` (the CPU forms where they win, on CPU only), ``"xla"`` (XLA's own
+        convolution and ``reduce_window`` everywhere), ``"toeplitz"`` (the banded GEMM and the
+        max of taps wherever they apply, on any platform) or ``"chunked"`` (every convolution
+        with its weight gradient summed over batch chunks, on any platform; pooling as ``"auto"``).
+
+    Yields:
+      ``impl``.
+
+    Raises:
+      ValueError: ``impl`` is not one of :data:`IMPLS`.
+
+    >>> import jax, jax.numpy as jnp
+    >>> x, w = jnp.zeros((1, 1, 8, 8)), jnp.zeros((2, 1, 3, 3))
+    >>> with implementation("xla"):
+    ...     jaxpr = jax.make_jaxpr(conv2d)(x, w)
+    >>> "conv_general_dilated" in str(jaxpr), current_implementation()
+    (True, 'auto')
+    """
+    token = _IMPL.set(_checked("implementation", impl))
+    try:
+        yield impl
+    finally:
+        _IMPL.reset(token)
+
+
+def current_implementation() -> str:
+    """The implementation that calls traced here and now take without ``impl=`` (see :func:`implementation`).
+
+    >>> current_implementation()
+    'auto'
+    """
+    return _IMPL.get()
+
+
+def _batch_sharded(x: Array) -> bool:
+    """Whether ``x``'s leading dim is sharded over a mesh axis in its type (an Explicit mesh; this module
+    imports nothing from fnn, so it does not use ``fnn.core._sharded``)."""
+    spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None)
+    return bool(spec) and spec[0] is not None
+
+
+def _lax_conv(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int) -> Array:
+    return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation,
+                                    dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
+
+
+def _impl(fn: str, impl: str | None) -> str:
+    # set on the package by code written for fnn 0.1, which would otherwise be ignored
+    if "DEFAULT_IMPL" in vars(sys.modules["fnn.kernels"]):
+        raise ValueError(f"{fn}: fnn.kernels.DEFAULT_IMPL is gone; use `with fnn.kernels.implementation(...)`")
+    return _checked(fn, _IMPL.get() if impl is None else impl)
+
+
+def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+           *, impl: str | None = None) -> Array:
+    """NCHW/OIHW 2-D cross-correlation: ``lax.conv_general_dilated``'s result, faster on CPU.
+
+    With ``impl="auto"`` on CPU, a convolution with few input channels (:func:`use_toeplitz`)
+    runs as the banded GEMM of :func:`conv2d_toeplitz`; any other one whose batch and output
+    are large enough (:func:`chunk_size`) runs as :func:`conv2d_chunked` (XLA's convolution,
+    its weight gradient summed over batch chunks); the rest, and every convolution on GPU/TPU,
+    as XLA's own.
+
+    Args:
+      x: ``(B, C, H, W)``.
+      w: ``(O, C // groups, kh, kw)``.
+      stride, padding, dilation: as in :func:`conv2d_toeplitz` (padding may be ``"VALID"``).
+      groups: ``feature_group_count``.
+      impl: ``"auto"``, ``"xla"``, ``"toeplitz"`` or ``"chunked"`` (see :func:`implementation`);
+        default :func:`current_implementation` (``"auto"`` outside any :func:`implementation`
+        block), read when the call is traced.
+
+    Returns:
+      ``(B, O, H', W')``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> x, w = jnp.ones((2, 1, 6, 6)), jnp.ones((3, 1, 3, 3))
+    >>> conv2d(x, w).shape, float(conv2d(x, w)[0, 0, 0, 0])
+    ((2, 3, 4, 4), 9.0)
+    """
+    impl = _impl("conv2d", impl)
+    s, d = _pair(stride), _pair(dilation)
+    p = ((0, 0), (0, 0)) if isinstance(padding, str) and padding.upper() == "VALID" else _pads(padding)
+    xla = functools.partial(_lax_conv, stride=s, padding=p, dilation=d, groups=groups)
+    if impl == "xla":
+        return xla(x, w)
+    if impl == "toeplitz":
+        if groups != 1:
+            raise ValueError("conv2d: the Toeplitz form takes one group; use impl='xla'")
+        return conv2d_toeplitz(x, w, s, p, d)
+    if impl == "chunked":
+        return conv2d_chunked(x, w, s, p, d, groups, CHUNK)
+    if x.ndim != 4 or w.ndim != 4 or _batch_sharded(x):  # an Explicit mesh shards the batch the CPU forms split
+        return xla(x, w)
+    if use_toeplitz(x.shape, w.shape, s, d, groups) and min(v for pair in p for v in pair) >= 0:
+        cpu = functools.partial(conv2d_toeplitz, stride=s, padding=p, dilation=d)
+    else:
+        y = jax.eval_shape(xla, x, w)
+        chunk = chunk_size(x.shape, y.shape[2:])
+        if chunk is None:
+            return xla(x, w)
+        cpu = functools.partial(conv2d_chunked, stride=s, padding=p, dilation=d, groups=groups, chunk=chunk)
+    return lax.platform_dependent(x, w, cpu=cpu, default=xla)
+
+
+def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding: Sequence[Pair],
+               *, impl: str | None = None) -> Array:
+    """Max pooling dispatch: ``lax.reduce_window(x, -inf, lax.max, ...)``'s values and gradients, faster on CPU.
+
+    Args:
+      x: any array.
+      window, strides: one entry per dim of ``x`` (1 for the dims not pooled).
+      padding: ``(low, high)`` per dim of ``x``.
+      impl: ``"auto"`` (:func:`max_pool` on CPU where :func:`use_max_taps` says so,
+        ``reduce_window`` otherwise and on GPU/TPU), ``"xla"``, ``"toeplitz"`` (the
+        taps wherever they apply) or ``"chunked"`` (as ``"auto"``); default
+        :func:`current_implementation`, read when the call is traced.
+
+    >>> import jax.numpy as jnp
+    >>> x = jnp.arange(16.0).reshape(1, 1, 4, 4)
+    >>> reduce_max(x, (1, 1, 2, 2), (1, 1, 2, 2), [(0, 0)] * 4)[0, 0]
+    Array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    impl = _impl("reduce_max", impl)
+    impl = "auto" if impl == "chunked" else impl  # the chunked form is a convolution's
+    window, strides = tuple(int(k) for k in window), tuple(int(s) for s in strides)
+    padding = [(int(lo), int(hi)) for lo, hi in padding]
+    xla = lambda x: lax.reduce_window(x, -jnp.inf, lax.max, window, strides, padding)
+    taps = lambda x: max_pool(x, window, strides, padding)
+    if impl == "xla" or (impl == "auto" and not use_max_taps(window, strides)):
+        return xla(x)
+    if impl == "auto" and _batch_sharded(x):  # the taps' reshapes merge the batch, sharded on an Explicit mesh
+        return xla(x)
+    if impl == "toeplitz":
+        return taps(x)
+    return lax.platform_dependent(x, cpu=taps, default=xla)
