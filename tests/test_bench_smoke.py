@@ -32,3 +32,13 @@ def test_a_tiny_run_writes_its_table(tmp_path):
     assert saved["models"]["mlp"]["flops_per_step"] == common.train_flops("mlp")
     table = (tmp_path / "smoke.md").read_text()
     assert "| fnn |" in table and "| raw JAX |" in table
+
+
+def test_the_convolution_shapes_table_has_every_form(tmp_path):
+    conv_shapes = pytest.importorskip("bench.conv_shapes")
+    out = conv_shapes.main(["--shapes", "lenet", "--chunks", "4", "--rounds", "1", "--batch", "8",
+                            "--out", str(tmp_path), "--tag", "smoke"])
+    assert [r["shape"] for r in out["rows"]] == ["1→6 5×5", "6→16 5×5"]
+    assert {"XLA", "Toeplitz", "chunk 4", "fnn auto"} <= set(out["rows"][0]["median_ms"])
+    table = (tmp_path / "smoke.md").read_text()
+    assert "| 1→6 5×5 (8, 32²) |" in table and json.loads((tmp_path / "smoke.json").read_text())["rounds"] == 1
