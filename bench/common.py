@@ -121,12 +121,18 @@ def first_call(row: Row) -> float:
     return time.perf_counter() - t
 
 
-def interleaved(rows: list[Row], rounds: int, steps: int, gap: float = 0.05, log: Callable | None = None) -> dict:
+def interleaved(rows: list[Row], rounds: int, steps: int, gap: float = 0.05, log: Callable | None = None,
+                deadline: float | None = None) -> dict:
     """Per-step seconds of every row: ``rounds`` rounds, each timing ``steps`` steps of every row in
     turn (the order rotates each round, so no row always follows the same neighbour). A short
-    pause between blocks lets spinning thread pools of the previous library go idle."""
+    pause between blocks lets spinning thread pools of the previous library go idle. With a
+    ``deadline`` (a ``time.perf_counter()`` value) no round starts after it; the first always runs."""
     times: dict[str, list[float]] = {r.name: [] for r in rows}
     for k in range(rounds):
+        if k and deadline is not None and time.perf_counter() > deadline:
+            if log:
+                log(f"  time budget: stopping after {k} of {rounds} rounds")
+            break
         order = rows[k % len(rows):] + rows[: k % len(rows)]
         for r in order:
             gc.collect()
@@ -152,9 +158,9 @@ def summary(samples: list[float]) -> dict:
     }
 
 
-def matmul_peak(n: int = 1024, reps: int = 10) -> dict:
-    """The machine's measured float32 matmul peak (GFLOP/s): the best of XLA's and PyTorch's
-    ``n x n @ n x n``, best of ``reps``."""
+def matmul_peak(n: int = 1024, reps: int = 10, torch_device: str = "cpu") -> dict:
+    """The machine's measured float32 matmul peak (GFLOP/s): the best of XLA's (on JAX's default
+    device) and PyTorch's (on ``torch_device``) ``n x n @ n x n``, best of ``reps``."""
     import jax
     import jax.numpy as jnp
 
@@ -171,12 +177,15 @@ def matmul_peak(n: int = 1024, reps: int = 10) -> dict:
     try:
         import torch
 
-        b = torch.from_numpy(np.asarray(a).copy())
+        b = torch.from_numpy(np.asarray(a).copy()).to(torch_device)
+        sync = torch.cuda.synchronize if torch_device != "cpu" else lambda: None
         b @ b
+        sync()
         best = float("inf")
         for _ in range(reps):
             t = time.perf_counter()
             b @ b
+            sync()
             best = min(best, time.perf_counter() - t)
         out["torch"] = 2 * n**3 / best / 1e9
     except ImportError:

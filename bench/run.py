@@ -122,10 +122,16 @@ def _cnn_builders(model: str, wanted: set[str], compile_ok: bool, device: str) -
 
 
 def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_ok: bool, peak: float,
-                memory: bool = True, device: str = "cpu") -> dict:
+                memory: bool = True, device: str = "cpu", deadline: float | None = None) -> dict:
+    """Builds, compiles and times one model's rows (``deadline``: a ``time.perf_counter()`` value after
+    which no further row is built and no further timing round starts)."""
     rows: list[Row] = []
     meta: dict[str, dict] = {}
     for key, build, layout in builders(model, wanted, compile_ok, memory, device):
+        if deadline is not None and time.perf_counter() > deadline:
+            _log(f"[{model}] {key} skipped: time budget")
+            meta[key] = {"error": "skipped: time budget"}
+            continue
         x, y = common.make_batch(model, BATCH, layout=layout)
         _log(f"[{model}] building {key}")
         try:
@@ -144,9 +150,11 @@ def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_o
     for r in rows:  # warm every row once more before timing
         r.step()
         r.sync()
-    _log(f"[{model}] timing {len(rows)} rows: {rounds} rounds x {steps} steps")
-    times = interleaved(rows, rounds, steps, log=_log)
     flops = train_flops(model)
+    if not rows:
+        return {"flops_per_step": flops, "rows": meta}
+    _log(f"[{model}] timing {len(rows)} rows: {rounds} rounds x {steps} steps")
+    times = interleaved(rows, rounds, steps, log=_log, deadline=deadline)
     stats = {name: summary(v) for name, v in times.items()}
     ref = stats.get("raw JAX", {}).get("median_ms")
     fastest = min(s["median_ms"] for s in stats.values())

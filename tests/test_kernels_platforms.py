@@ -1,0 +1,91 @@
+"""fnn.kernels keeps its CPU forms to the CPU: lowered for CUDA (on this CPU-only machine, through
+``jax.export``), ``conv2d`` and ``reduce_max`` are XLA's ``convolution`` and ``reduce_window``, forward
+and backward, with no banded GEMM (``dot_general``) or max of taps left; lowered for the CPU, the same
+calls take the CPU forms; lowered for both, each platform's branch is kept."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import pytest
+from jax import export
+
+import fnn
+from fnn import kernels as ck
+
+X = jax.ShapeDtypeStruct((4, 2, 12, 12), jnp.float32)
+W = jax.ShapeDtypeStruct((3, 2, 3, 3), jnp.float32)  # C_in * kh * kw = 18: the Toeplitz form's shapes on CPU
+POOL = ((1, 1, 2, 2), (1, 1, 2, 2), [(0, 0)] * 4)
+
+
+def ops(f, *args, platforms=("cuda",)) -> dict[str, int]:
+    """``{op: count}`` of the StableHLO module of ``jax.jit(f)`` exported for ``platforms``."""
+    text = export.export(jax.jit(f), platforms=platforms)(*args).mlir_module()
+    found = re.findall(r"stablehlo\.([a-z_]+)", text)
+    return {op: found.count(op) for op in set(found)}
+
+
+def conv(x, w):
+    return ck.conv2d(x, w, padding=1)
+
+
+def conv_grads(x, w):
+    return jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), argnums=(0, 1))(x, w)
+
+
+def pool_grad(x):
+    return jax.grad(lambda x: jnp.sum(jnp.sin(ck.reduce_max(x, *POOL))))(x)
+
+
+def test_the_shapes_take_the_toeplitz_form_on_cpu():
+    assert ck.use_toeplitz(X.shape, W.shape) and ck.use_max_taps(*POOL[:2])
+
+
+@pytest.mark.parametrize("f, n_conv", [(conv, 1), (conv_grads, 3)])  # forward, weight and input gradient
+def test_conv2d_lowered_for_cuda_is_xlas_convolution(f, n_conv):
+    cuda = ops(f, X, W)
+    assert cuda.get("convolution") == n_conv
+    assert "dot_general" not in cuda  # the banded GEMM is gone, forward and backward
+
+
+@pytest.mark.parametrize("f", [conv, conv_grads])
+def test_conv2d_lowered_for_cpu_is_the_banded_gemm(f):
+    cpu = ops(f, X, W, platforms=("cpu",))
+    assert "convolution" not in cpu and cpu.get("dot_general", 0) >= 1
+
+
+def test_conv2d_lowered_for_both_platforms_keeps_both_forms():
+    both = ops(conv, X, W, platforms=("cpu", "cuda"))
+    assert both.get("convolution", 0) >= 1 and both.get("dot_general", 0) >= 1 and "case" in both
+
+
+def test_reduce_max_lowered_for_cuda_is_reduce_window():
+    fwd = ops(lambda x: ck.reduce_max(x, *POOL), X)
+    assert fwd.get("reduce_window") == 1 and "maximum" in fwd  # maximum: reduce_window's body
+    bwd = ops(pool_grad, X)
+    assert bwd.get("select_and_scatter") == 1
+    cpu = ops(pool_grad, X, platforms=("cpu",))
+    assert "reduce_window" not in cpu and "select_and_scatter" not in cpu  # the max of taps and its fused selects
+
+
+def test_fnn_layers_lowered_for_cuda_are_op_for_op_xlas_form():
+    """A conv / pool / conv net's gradient through fnn's layers: on CUDA the same compute ops as the
+    net traced with ``implementation("xla")``; on CPU not."""
+    net = fnn.Sequential(fnn.SpatialConvolution(2, 4, 3, 3, 1, 1, 1, 1), fnn.ReLU(), fnn.SpatialMaxPooling(2, 2),
+                         fnn.SpatialConvolution(4, 4, 3, 3, 1, 1, 1, 1))  # fmt: skip
+    init, apply = net
+    _, params = jax.eval_shape(lambda k: init(k, (-1, 2, 12, 12)), jax.random.key(0))
+    loss = lambda p, x: jnp.sum(jnp.sin(apply(p, x)))
+    compute = ("convolution", "dot_general", "reduce_window", "select_and_scatter", "maximum", "concatenate")
+
+    def counts(platforms: tuple[str, ...]) -> dict[str, int]:
+        got = ops(jax.grad(loss), params, X, platforms=platforms)
+        return {op: got.get(op, 0) for op in compute}
+
+    auto_cuda, auto_cpu = counts(("cuda",)), counts(("cpu",))
+    with ck.implementation("xla"):
+        xla_cuda = counts(("cuda",))
+    assert auto_cuda == xla_cuda and auto_cuda["convolution"] == 5  # 2 forward, 2 weight grads, the 2nd's input grad
+    assert auto_cpu != xla_cuda and auto_cpu["convolution"] == 0
