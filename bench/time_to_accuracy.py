@@ -250,7 +250,8 @@ def _versions() -> dict[str, str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     default_epochs, batch, lr = _example().DEFAULTS["mnist"]
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=8, help="epochs each side trains (default: 8; PyTorch needs 5-7 to reach 99 %%)")
+    ap.add_argument("--epochs", type=int, default=8,
+                    help="epochs each side trains (default: 8; PyTorch's loop reaches 99 %% at epoch 5-7)")
     ap.add_argument("--target", type=float, default=0.99, help="test accuracy to reach (default: 0.99)")
     ap.add_argument("--only", choices=("fnn", "torch"), help="run one side only")
     ap.add_argument("--limit", type=int, help="train on the first N training images (smoke runs)")
