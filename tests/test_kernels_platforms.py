@@ -89,3 +89,11 @@ def test_fnn_layers_lowered_for_cuda_are_op_for_op_xlas_form():
         xla_cuda = counts(("cuda",))
     assert auto_cuda == xla_cuda and auto_cuda["convolution"] == 5  # 2 forward, 2 weight grads, the 2nd's input grad
     assert auto_cpu != xla_cuda and auto_cpu["convolution"] == 0
+
+
+def test_the_chunked_weight_gradient_stays_on_the_cpu():
+    """ResNet's 16-channel convolution: on CPU eight chunks' weight gradients, on CUDA XLA's single one."""
+    x, w = jax.ShapeDtypeStruct((128, 16, 8, 8), jnp.float32), jax.ShapeDtypeStruct((16, 16, 3, 3), jnp.float32)
+    assert ck.chunk_size(x.shape, (8, 8)) == 16
+    assert ops(conv_grads, x, w).get("convolution") == 3  # forward, input gradient, weight gradient
+    assert ops(conv_grads, x, w, platforms=("cpu",)).get("convolution") == 1 + 1 + 128 // 16
