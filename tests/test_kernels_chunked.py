@@ -116,3 +116,21 @@ def test_dispatch_takes_each_form_where_it_wins():
     with ck.implementation("chunked"):
         assert _forms((4, 1, 8, 8), (2, 1, 3, 3)) == "chunked"
     assert ck.chunk_size((128, 16, 32, 32), (32, 32)) == 16 and ck.chunk_size((16, 16, 8, 8), (8, 8)) is None
+
+
+def test_fnn_layers_train_the_same_through_the_chunked_form():
+    """A Conv2d-BN-ReLU block's loss gradient traced with ``implementation("chunked")`` equals XLA's."""
+    import fnn
+
+    net = fnn.Sequential(fnn.Conv2d(3, 4, 3, stride=2, padding=1), fnn.BatchNorm2d(4), fnn.ReLU(),
+                         fnn.Conv2d(4, 2, 1))  # fmt: skip
+    _, params, state = net.stateful.init(jax.random.key(0), (-1, 3, 6, 6), jnp.float64)
+    x = randn(1, 5, 3, 6, 6)
+
+    def grads(impl):
+        with ck.implementation(impl):
+            loss = lambda p: jnp.sum(jnp.tanh(net.stateful.apply(p, state, x, train=True)[0]))
+            return jax.grad(loss)(params)
+
+    for a, b in zip(jax.tree.leaves(grads("chunked")), jax.tree.leaves(grads("xla")), strict=True):
+        assert jnp.allclose(a, b, atol=1e-12)
