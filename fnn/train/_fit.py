@@ -315,10 +315,19 @@ def _check_resume(ts: TrainState, optimizer, metrics: Metrics) -> TrainState:
             f"fit: the resumed state tracks {sorted(ts.running)} but these metrics need {sorted(expected)}; "
             "resume with the same metrics"
         )
-    want = jax.tree.structure(jax.eval_shape(lambda p: init_optimizer(optimizer, p), ts.params))
+    leaves, treedef = jax.tree.flatten(ts.params)
+    want = _optimizer_structure(optimizer, treedef, tuple((np.shape(a), np.result_type(a)) for a in leaves))
     if jax.tree.structure(ts.opt_state) != want:
         raise ConfigError("fit: the resumed optimizer state does not match this optimizer; resume with the same one")
     return ts
+
+
+@functools.lru_cache(maxsize=32)
+def _optimizer_structure(optimizer, treedef, shapes: tuple) -> Any:
+    """The tree structure of ``optimizer.init(params)`` for params of this structure, shapes and dtypes
+    (cached: tracing the init on every resumed call costs milliseconds)."""
+    params = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in shapes])
+    return jax.tree.structure(jax.eval_shape(lambda p: init_optimizer(optimizer, p), params))
 
 
 def _start(ts: TrainState, spe: int | None, n: int, batch_size: int, drop_last: bool) -> _Loop:
