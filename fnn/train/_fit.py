@@ -217,10 +217,10 @@ def fit(
     plan, ts, loop = _prepare(model, criterion, optimizer, data, epochs, batch_size, rng, params, state, resume,
                               eval_data, eval_batch_size, metrics, drop_last, shuffle, max_steps, progress,
                               refresh_seconds, guard_nonfinite, callbacks, mesh, data_axis)
-    call_all(plan.callbacks, "on_train_begin", copy_tree(ts))
+    _notify(plan, "on_train_begin", ts)
     _train(plan, loop, on_epoch)
     final = _state_now(plan, loop)
-    call_all(plan.callbacks, "on_train_end", copy_tree(final))
+    _notify(plan, "on_train_end", final)
     return final
 
 
@@ -315,10 +315,19 @@ def _check_resume(ts: TrainState, optimizer, metrics: Metrics) -> TrainState:
             f"fit: the resumed state tracks {sorted(ts.running)} but these metrics need {sorted(expected)}; "
             "resume with the same metrics"
         )
-    want = jax.tree.structure(jax.eval_shape(lambda p: init_optimizer(optimizer, p), ts.params))
+    leaves, treedef = jax.tree.flatten(ts.params)
+    want = _optimizer_structure(optimizer, treedef, tuple((np.shape(a), np.result_type(a)) for a in leaves))
     if jax.tree.structure(ts.opt_state) != want:
         raise ConfigError("fit: the resumed optimizer state does not match this optimizer; resume with the same one")
     return ts
+
+
+@functools.lru_cache(maxsize=32)
+def _optimizer_structure(optimizer, treedef, shapes: tuple) -> Any:
+    """The tree structure of ``optimizer.init(params)`` for params of this structure, shapes and dtypes
+    (cached: tracing the init on every resumed call costs milliseconds)."""
+    params = jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in shapes])
+    return jax.tree.structure(jax.eval_shape(lambda p: init_optimizer(optimizer, p), params))
 
 
 def _start(ts: TrainState, spe: int | None, n: int, batch_size: int, drop_last: bool) -> _Loop:
@@ -351,6 +360,8 @@ def _train(plan: _Plan, loop: _Loop, on_epoch: Callable | None) -> None:
         logs = _run_epoch(plan, loop)
         if logs is None:  # stopped mid-epoch at max_steps
             break
+        if on_epoch is None and not plan.callbacks:  # nobody to hand a snapshot to
+            continue
         snapshot = copy_tree(_state_now(plan, loop, dict(loop.history)))
         stop = on_epoch is not None and on_epoch(snapshot, logs) is True
         if call_all(plan.callbacks, "on_epoch", snapshot, logs) or stop:
@@ -361,6 +372,12 @@ def _train(plan: _Plan, loop: _Loop, on_epoch: Callable | None) -> None:
             "check that params, optimizer state and data keep their shapes and dtypes",
             stacklevel=3,  # fit's caller
         )
+
+
+def _notify(plan: _Plan, method: str, ts: TrainState) -> None:
+    """Calls ``method`` of the callbacks that have it with a copy of ``ts`` (no copy without callbacks)."""
+    if plan.callbacks:
+        call_all(plan.callbacks, method, copy_tree(ts))
 
 
 def _run_epoch(plan: _Plan, loop: _Loop) -> dict[str, float] | None:

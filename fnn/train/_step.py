@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from fnn.core import Module
@@ -188,13 +189,45 @@ def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int,
 
 @functools.lru_cache(maxsize=8)
 def permutation(n: int, impl: str) -> Callable:
-    """The jitted ``perm(rng, epoch) = permutation(fold_in(fold_in(key, 1), epoch), n)``, an epoch's shuffle."""
+    """``perm(rng, epoch) = jax.random.permutation(fold_in(fold_in(key, 1), epoch), n)``, an epoch's shuffle.
+
+    ``jax.random.permutation`` draws 32-bit sort keys on the device and sorts by them, one or more
+    rounds. XLA:CPU sorts key-value pairs with a generic comparator: 24 ms for 60 000 examples, 1 %
+    of an MNIST MLP epoch. Where the key lives on the CPU, the keys are drawn the same way and
+    sorted by numpy (2-3 ms in all): the same permutation, bit for bit (see :func:`_sort_rounds`).
+    On an accelerator the permutation stays on the device.
+    """
+    rounds = int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))  # as jax.random's _shuffle
+
+    def epoch_key(rng, epoch):
+        return jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 1), epoch)
+
+    def sort_keys(rng, epoch):  # the keys of each round of jax.random.permutation (its _shuffle)
+        key, out = epoch_key(rng, epoch), []
+        for _ in range(rounds):
+            key, sub = jax.random.split(key)
+            out.append(jax.random.bits(sub, (n,), jnp.uint32))
+        return jnp.stack(out) if out else jnp.zeros((0, n), jnp.uint32)
+
+    on_device, keys = jax.jit(lambda rng, epoch: jax.random.permutation(epoch_key(rng, epoch), n)), jax.jit(sort_keys)
 
     def perm(rng, epoch):
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 1), epoch)
-        return jax.random.permutation(key, n)
+        devices = rng.devices() if isinstance(rng, jax.Array) else jax.devices()[:1]  # where a jit puts it
+        if n >= 2**32 or any(d.platform != "cpu" for d in devices):
+            return on_device(rng, epoch)
+        dtype = jnp.arange(0).dtype  # int32, or int64 under jax_enable_x64: jax.random.permutation's
+        return jnp.asarray(_sort_rounds(np.asarray(keys(rng, epoch)), n).astype(dtype))
 
-    return jax.jit(perm)
+    return perm
+
+
+def _sort_rounds(keys: np.ndarray, n: int) -> np.ndarray:
+    """``arange(n)`` stably sorted by ``keys[0]``, the result stably sorted by ``keys[1]``, ...:
+    ``lax.sort_key_val`` (stable) of each round, as one numpy sort of ``key << 32 | position``."""
+    x, pos = np.arange(n, dtype=np.int64), np.arange(n, dtype=np.uint64)
+    for k in keys:
+        x = x[np.sort((k.astype(np.uint64) << np.uint64(32)) | pos) & np.uint64(0xFFFFFFFF)]
+    return x
 
 
 __all__ = ["make_train_step", "steps_per_epoch"]

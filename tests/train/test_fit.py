@@ -156,6 +156,21 @@ def test_each_epoch_draws_a_new_permutation_and_once_reuses_the_first():
     assert epoch_orders(False) == [list(range(n))] * 3
 
 
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+def test_the_host_sorted_permutation_is_jax_random_permutation(impl):
+    # On the CPU fit draws jax.random.permutation's sort keys on the device and sorts them with numpy:
+    # bit-identical to jax.random.permutation for one sort round (n <= 1625) and two (n > 1625).
+    from fnn.train._step import permutation
+
+    rng = jax.random.key_data(jax.random.key(7, impl=impl))
+    for n in (1, 2, 9, 1625, 1626, 6000):
+        for epoch in (0, 4):
+            key = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(rng, impl=impl), 1), epoch)
+            want, got = jax.random.permutation(key, n), permutation(n, impl)(rng, epoch)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
 # --------------------------------------------------------------------------- compile once
 
 
