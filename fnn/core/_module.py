@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -276,18 +277,14 @@ class StatefulPair:
     module: Module
 
     def init(self, rng: Array, input_shape: ShapeTree, dtype: Any = None) -> tuple[ShapeTree, Params, State]:
-        """Initialises params and state; see :meth:`Module.init`."""
-        shape = normalize_shape(input_shape)
-        derived = {}
+        """Initialises params and state; see :meth:`Module.init`.
 
-        # One compiled program for the whole init: eager random ops would compile one
-        # small kernel per op and shape, which dominates init time for real models.
-        def run(key):
-            derived["shape"], _, params, state = self.module.init_fn(key, shape, dtype)
-            return params, state
-
-        params, state = jax.jit(run)(rng)
-        return derived["shape"], params, state
+        The whole init is one compiled program, cached per model, input shape and dtype: a
+        second init of the same model (another seed, another ``fit``) neither traces nor compiles.
+        """
+        program = _init_program(self.module, normalize_shape(input_shape), dtype)
+        params, state = program.run(rng)
+        return program.out_shape, params, state
 
     def apply(
         self, params: Params, state: State, x: Any, *, rng: Array | None = None, train: bool = False
@@ -300,6 +297,44 @@ class StatefulPair:
 
     def __iter__(self) -> Iterator[Callable[..., Any]]:
         return iter((self.init, self.apply))
+
+
+class _InitProgram:
+    """One model's init for one input shape and dtype, jitted: ``run(rng) -> (params, state)``.
+
+    One compiled program for the whole init, because eager random ops would compile one small
+    kernel per op and shape, which dominates init time for real models. Compiling it costs 0.3-4 s
+    on a CPU (LeNet to ResNet-20), so the program is kept (:func:`_init_program`). It holds the model
+    weakly: the cache entry lives exactly as long as the model.
+    """
+
+    def __init__(self, module: Module, shape: ShapeTree, dtype: Any):
+        module_ref, self.out_shape = weakref.ref(module), None
+
+        def run(key):
+            self.out_shape, _, params, state = module_ref().init_fn(key, shape, dtype)  # set at trace time
+            return params, state
+
+        self.run = jax.jit(run)
+
+
+_INIT_PROGRAMS: weakref.WeakKeyDictionary[Module, dict] = weakref.WeakKeyDictionary()
+
+
+def _init_program(module: Module, shape: ShapeTree, dtype: Any) -> _InitProgram:
+    """The cached :class:`_InitProgram` of ``module`` for ``shape`` and ``dtype``; a fresh one while
+    :func:`recording` (the rows are written at trace time) or inside a container's init."""
+    if RECORDER.get() is not None or PATH.get():
+        return _InitProgram(module, shape, dtype)
+    try:
+        key = (shape, dtype, jax.config.jax_enable_x64)
+        hash(key)
+    except TypeError:  # an unhashable dtype spelling: no cache
+        return _InitProgram(module, shape, dtype)
+    programs = _INIT_PROGRAMS.setdefault(module, {})
+    if key not in programs:
+        programs[key] = _InitProgram(module, shape, dtype)
+    return programs[key]
 
 
 # --------------------------------------------------------------------------- children

@@ -189,6 +189,69 @@ def test_summary_allocates_nothing_and_counts():
     assert "total: 101,770 params" in text
 
 
+# --------------------------------------------------------------------------- the compiled init
+
+
+def traced_linear(traces: list):
+    """``fnn.Linear(3, 2)`` whose params initialiser counts its traces."""
+    base = fnn.Linear(3, 2)
+
+    def init_fn(rng, shape, dtype):
+        traces.append(shape)
+        return base.init_fn(rng, shape, dtype)
+
+    return fnn.core.Module(base.name, init_fn, base.apply_fn, kind="Linear")
+
+
+def test_a_second_init_of_the_same_model_neither_traces_nor_compiles():
+    traces = []
+    model = traced_linear(traces)
+    _, p0 = model.init(jax.random.key(0), (-1, 3))
+    out, p1 = model.init(jax.random.key(1), (-1, 3))
+    _, p0_again = model.init(jax.random.key(0), (-1, 3))
+    assert out == (-1, 2) and len(traces) == 1
+    jax.tree.map(np.testing.assert_array_equal, p0, p0_again)
+    assert not np.array_equal(p0["weight"], p1["weight"])
+    model.init(jax.random.key(0), (-1, 5, 3))  # another input shape: its own program
+    assert len(traces) == 2
+
+
+def test_the_cached_init_gives_what_a_fresh_one_gives():
+    model = fnn.Sequential(fnn.Linear(4, 3), fnn.BatchNormalization(3), fnn.Tanh())
+    first = model.stateful.init(jax.random.key(3), (-1, 4))
+    cached = model.stateful.init(jax.random.key(3), (-1, 4))
+    fresh = fnn.Sequential(*model.children).stateful.init(jax.random.key(3), (-1, 4))
+    for other in (cached, fresh):
+        assert other[0] == first[0]
+        jax.tree.map(np.testing.assert_array_equal, other[1:], first[1:])
+
+
+def test_summary_still_records_a_model_whose_init_is_cached():
+    model = fnn.Sequential(fnn.Linear(784, 128), fnn.Linear(128, 10))
+    model.init(jax.random.key(0), (-1, 784))
+    assert [r["path"] for r in fnn.summary_rows(model, (-1, 784))] == ["[0]", "[1]"]
+
+
+def test_the_init_cache_does_not_keep_a_model_alive():
+    import gc
+    import weakref
+
+    model = fnn.Sequential(fnn.Linear(3, 2))
+    model.init(jax.random.key(0), (-1, 3))
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+def test_a_failed_init_is_not_cached():
+    model = fnn.Linear(3, 2)
+    for _ in range(2):
+        with pytest.raises(fnn.ShapeError, match="expects input"):
+            model.init(jax.random.key(0), (-1, 4))
+    assert model.init(jax.random.key(0), (-1, 3))[0] == (-1, 2)
+
+
 # --------------------------------------------------------------------------- errors
 
 
