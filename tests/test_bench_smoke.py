@@ -42,3 +42,12 @@ def test_the_convolution_shapes_table_has_every_form(tmp_path):
     assert {"XLA", "Toeplitz", "chunk 4", "fnn auto"} <= set(out["rows"][0]["median_ms"])
     table = (tmp_path / "smoke.md").read_text()
     assert "| 1→6 5×5 (8, 32²) |" in table and json.loads((tmp_path / "smoke.json").read_text())["rounds"] == 1
+
+
+def test_the_step_profile_lists_the_kernels_of_one_step(capsys):
+    step_profile = pytest.importorskip("bench.step_profile")
+    step_profile.main(["--model", "mlp", "--steps", "1", "--top", "3"])
+    out = capsys.readouterr().out
+    assert "fnn mlp train step, batch 128" in out and "by kind" in out
+    largest = out.split("the 3 largest")[1].strip().splitlines()[1:]
+    assert len(largest) == 3 and all(float(line.split()[0]) >= 0 for line in largest)

@@ -1,0 +1,93 @@
+"""Where one fnn train step of a bench model spends its time, kernel by kernel (an XLA profile).
+
+    python -m bench.step_profile [--model resnet20] [--steps 3] [--top 20]
+
+The step is the fnn row of ``bench/run.py`` (``fnn.make_train_step``, SGD, batch 128, random
+inputs of the model's shape). After one warm-up call, ``--steps`` steps run under
+``jax.profiler``; every compiled kernel ("thunk") is reported in microseconds per step, grouped
+by kind (the fusion name without its number: ``ynn_fusion`` is a YNNPACK convolution or dot,
+``transpose_copy_fusion`` a layout change, ``convolution`` XLA's own) and, below, the largest ones
+with their output shapes.
+
+Kernel times are summed over XLA's threads, so the total can exceed the step's wall time, and
+kernels XLA runs asynchronously (its Eigen ``convolution``) show only their launch. The figures
+in ``bench/README.md`` ("Round 2, second pass") come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+
+import jax
+import jax.numpy as jnp
+
+from bench.common import BATCH, CNNS
+from bench.epoch_profile import _thunks
+
+SHAPES = {"mlp": (BATCH, 784), "lenet": (BATCH, 1, 32, 32), "resnet20": (BATCH, 3, 32, 32), "vgg": (BATCH, 3, 32, 32)}
+
+
+def _step(model: str):
+    if model in CNNS:
+        from bench.models_cnn import fnn_cnn_step
+
+        return fnn_cnn_step(model)
+    from bench.models_jax import fnn_step
+
+    return fnn_step(model)
+
+
+def kind(name: str) -> str:
+    """A kernel's kind: its name without XLA's numbering.
+
+    >>> kind("ynn_fusion.261"), kind("transpose_copy_fusion"), kind("dot.2")
+    ('ynn_fusion', 'transpose_copy_fusion', 'dot')
+    """
+    return re.sub(r"\.\d+$", "", name)
+
+
+def profile(model: str, steps: int) -> tuple[dict[str, float], dict[str, str]]:
+    """``({kernel: microseconds per step}, {kernel: output shape})`` of ``steps`` train steps."""
+    step, state = _step(model)
+    x = jax.random.normal(jax.random.key(1), SHAPES[model], jnp.float32)
+    y, key = jnp.zeros(BATCH, jnp.int32), jax.random.key(2)
+    box = {"state": list(state)}
+    hlo = step.lower(*box["state"], x, y, key).compile().as_text()
+    shapes = {m.group(1): m.group(2) for m in re.finditer(r"%(\S+) = (\S+) \S+\(", hlo)}
+
+    def run() -> None:
+        for _ in range(steps):
+            *box["state"], loss = step(*box["state"], x, y, key)
+        jax.block_until_ready(loss)
+
+    run()  # compile and warm up
+    return _thunks(run, steps), shapes
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="resnet20", choices=sorted(SHAPES))
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--top", type=int, default=20, help="largest kernels listed")
+    a = ap.parse_args(argv)
+
+    times, shapes = profile(a.model, a.steps)
+    by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
+    for name, us in times.items():
+        by_kind[kind(name)][0] += us
+        by_kind[kind(name)][1] += 1
+    print(f"jax {jax.__version__}, fnn {a.model} train step, batch {BATCH}: {len(times)} kernels, "
+          f"{sum(times.values()) / 1e3:.1f} ms of kernel time per step")
+    print("by kind (ms per step, kernels):")
+    for k, (us, n) in sorted(by_kind.items(), key=lambda kv: -kv[1][0]):
+        if us >= 10:
+            print(f"  {us / 1e3:9.2f}  {n:4d}  {k}")
+    print(f"the {a.top} largest (ms per step, output shape):")
+    for name, us in sorted(times.items(), key=lambda kv: -kv[1])[: a.top]:
+        print(f"  {us / 1e3:9.2f}  {name:32s} {shapes.get(name, '')}")
+
+
+if __name__ == "__main__":
+    main()
