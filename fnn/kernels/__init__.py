@@ -15,6 +15,10 @@ and "Round 2"), one form per file:
   small enough to stay in cache: for the rest, at batch sizes where chunks pay.
 * :func:`max_pool` (``_max_pool.py``) -- max pooling as the maximum of the strided taps, its
   backward pass a few fused selects (:func:`use_max_taps`).
+* :func:`materialize` and :func:`materialized` (``_materialize.py``) -- a fusion barrier XLA:CPU
+  keeps (a conditional it can neither fold nor turn into a select): a value computed once into
+  memory instead of in each consumer. The pooling uses it for its output, the first maximum's
+  position and the incoming gradient.
 * :func:`conv2d` and :func:`reduce_max` (``_dispatch.py``) -- the dispatch: the CPU forms on CPU
   for the shapes where they win, XLA's own ops otherwise and on every other platform
   (``lax.platform_dependent``: GPU and TPU always run XLA's convolution and ``reduce_window``).
@@ -55,6 +59,8 @@ from ._dispatch import conv2d as conv2d
 from ._dispatch import current_implementation as current_implementation
 from ._dispatch import implementation as implementation
 from ._dispatch import reduce_max as reduce_max
+from ._materialize import materialize as materialize
+from ._materialize import materialized as materialized
 from ._max_pool import max_pool as max_pool
 from ._max_pool import use_max_taps as use_max_taps
 from ._toeplitz import block_width as block_width
@@ -70,6 +76,8 @@ __all__ = [
     "conv2d_toeplitz",
     "current_implementation",
     "implementation",
+    "materialize",
+    "materialized",
     "max_pool",
     "reduce_max",
     "use_max_taps",

@@ -4,6 +4,13 @@
 serial scatter. :func:`max_pool` takes the max of the ``kh * kw`` strided taps instead, with a
 ``custom_jvp`` that routes the tangent to the *first* maximal tap of each window (torch's and
 ``reduce_window``'s tie rule), so the backward pass is a few fused selects.
+
+Non-overlapping windows (2x2 stride 2, the common case) keep three things in memory that XLA would
+otherwise recompute in every consumer (:mod:`fnn.kernels._materialize`): the pooled map (read by
+the ``kh`` row copies of a following banded-GEMM convolution), the position of each window's first
+maximum (``int8``, at output resolution), and the incoming gradient. The backward pass is then one
+select at full resolution, ``dx = where(position == first[up], dy[up], 0)``: LeNet-5's train step
+takes 0.77x the CPU time it took with the one-hot masks recomputed per element (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from ._materialize import materialize, materialized
 
 Array = jax.Array
 Pair = tuple[int, int]
@@ -45,6 +54,25 @@ def _first_max(taps: list[Array], y: Array) -> list[Array]:
         taken = hit if taken is None else taken | hit
         masks.append(hit)
     return masks
+
+
+def _max_and_position(x: Array, window: tuple[int, ...]) -> tuple[Array, Array]:
+    """The max over non-overlapping windows and :func:`_first_max_position`."""
+    y = _max_taps(x, window, window)
+    return y, _first_max_position(_taps(x, window, window, y.shape[y.ndim - len(window):]), y)
+
+
+def _first_max_position(taps: list[Array], y: Array) -> Array:
+    """The index of the first tap equal to the max, as ``int8`` (NaN counts as a match, as it wins the max)."""
+    dtype = _position_dtype(len(taps))
+    first = jnp.full(y.shape, len(taps) - 1, dtype)  # the last tap is the max if no earlier one is
+    for k in reversed(range(len(taps) - 1)):
+        first = jnp.where((taps[k] == y) | jnp.isnan(taps[k]), jnp.asarray(k, dtype), first)
+    return first
+
+
+def _position_dtype(taps: int) -> jnp.dtype:
+    return jnp.dtype(jnp.int8 if taps <= 127 else jnp.int32)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
@@ -78,8 +106,9 @@ def _blocks(x: Array, window: tuple[int, ...]) -> Array:
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _max_blocks(x: Array, window: tuple[int, ...]) -> Array:
-    """Max over non-overlapping windows that tile the trailing dims exactly."""
-    return _max_taps(x, window, window)
+    """Max over non-overlapping windows that tile the trailing dims exactly, materialised: its consumers
+    (the ``kh`` row copies of a banded-GEMM convolution, say) read it instead of recomputing it."""
+    return materialized(lambda v: _max_taps(v, window, window), x)
 
 
 @_max_blocks.defjvp
@@ -87,15 +116,31 @@ def _max_blocks_jvp(window: tuple[int, ...], primals: tuple, tangents: tuple) ->
     # The tangent is sum_window(mask * t) with a full-resolution one-hot mask of each window's first
     # maximum, so its transpose (the backward pass) is one fused select: dx = where(mask, dy[up], 0).
     (x,), (t,) = primals, tangents
-    y = _max_taps(x, window, window)
+    # The max and the first maximum's position in its window, both computed once at output
+    # resolution and kept in memory (else XLA recomputes the taps' comparisons for every element
+    # of the full resolution, and the max in every consumer).
+    y, first = materialized(functools.partial(_max_and_position, window=window), x)
     outs = y.shape[y.ndim - len(window):]
-    masks = _first_max(_taps(x, window, window, outs), y)  # one per window position, at output resolution
     nd, lead = len(window), y.ndim - len(window)
-    m = jnp.stack(masks, axis=-1).reshape(y.shape + window)  # (..., o1..ok, k1..kk)
-    order = list(range(lead)) + [a for i in range(nd) for a in (lead + i, lead + nd + i)]
-    m = jnp.transpose(m, order).reshape(x.shape)
+    blocked = y.shape[:lead] + tuple(v for o, k in zip(outs, window, strict=True) for v in (o, k))
+    up = jnp.broadcast_to(first.reshape(y.shape[:lead] + tuple(v for o in outs for v in (o, 1))), blocked)
+    m = (up == _positions(blocked, window)).reshape(x.shape)
     picked = jnp.where(m, t, jnp.zeros_like(t))
-    return y, jnp.sum(_blocks(picked, window), axis=tuple(range(lead + 1, lead + 2 * nd, 2)))
+    # The barrier on the tangent materialises the incoming gradient in the backward pass: computed
+    # once, not for each position of the window it is routed back through.
+    return y, materialize(jnp.sum(_blocks(picked, window), axis=tuple(range(lead + 1, lead + 2 * nd, 2))))
+
+
+def _positions(blocked: tuple[int, ...], window: tuple[int, ...]) -> Array:
+    """Each element's position in its window (row-major, as :func:`_taps` numbers them), in the
+    blocked shape ``(..., o1, k1, ..., on, kn)``; from iotas, which XLA computes in the consumer
+    instead of folding into a constant of the full shape."""
+    dtype = _position_dtype(int(np.prod(window)))
+    lead, pos, scale = len(blocked) - 2 * len(window), jnp.zeros((), dtype), 1
+    for i in reversed(range(len(window))):
+        pos = pos + lax.broadcasted_iota(dtype, blocked, lead + 2 * i + 1) * jnp.asarray(scale, dtype)
+        scale *= window[i]
+    return pos
 
 
 def use_max_taps(window: Sequence[int], strides: Sequence[int]) -> bool:

@@ -127,14 +127,12 @@ def conv2d_toeplitz(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilat
     right = max(width - (wd + pl + pr), 0) + pr
     if pt or pb or pl or right:
         x = jnp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, right)))
-    # Rows (b, h', block) x (i, c, u): kh shifted copies of the input rows, cut into output blocks.
+    # Rows (b, h', block) x (i, c, u): kh shifted copies of the input rows, cut into output blocks,
+    # gathered by one concatenate straight from the input (no intermediate copy of the shifted rows).
     xt = jnp.transpose(x, (0, 2, 1, 3))  # (B, H, C, W)
-    rows = jnp.stack([xt[:, i * dh : i * dh + (ho - 1) * sh + 1 : sh] for i in range(kh)], axis=2)  # (B, H', kh, C, W)
-    if nb == 1:
-        lhs = rows[..., :win].reshape(b * ho, kh * c * win)
-    else:
-        blocks = [rows[..., k * wb * sw : k * wb * sw + win] for k in range(nb)]
-        lhs = jnp.stack(blocks, axis=2).reshape(b * ho * nb, kh * c * win)
+    pieces = [xt[:, i * dh : i * dh + (ho - 1) * sh + 1 : sh, :, k * wb * sw : k * wb * sw + win]
+              for k in range(nb) for i in range(kh)]  # each (B, H', C, win)
+    lhs = jnp.stack(pieces, axis=2).reshape(b * ho * nb, kh * c * win)
     band = jnp.asarray(_band(kw, win, wb, sw, dw), w.dtype)
     rhs = jnp.einsum("ocij,juv->icuov", w, band).reshape(kh * c * win, o * wb)
     y = jnp.matmul(lhs, rhs).reshape(b, ho, nb, o, wb)

@@ -1,0 +1,80 @@
+"""A fusion barrier XLA:CPU keeps: :func:`materialize` returns its argument, computed into memory once.
+
+XLA fuses cheap producers into every consumer and recomputes them there: in LeNet's backward pass
+the input gradient of ``conv2`` (five shifted row sums) was recomputed for each of the four
+positions of the 2x2 pooling window it is routed back through, and the pooling's tie-breaking
+comparisons for every element of the full resolution. ``lax.optimization_barrier`` around the
+value does not stop this (XLA:CPU removes barriers before it fuses). A conditional does: fusion
+never crosses its boundary. The barrier is a ``lax.cond`` whose predicate is ``True`` hidden
+behind an optimisation barrier (so XLA cannot fold it) and whose other branch is a loop (so XLA
+does not turn the conditional into a select).
+
+Both branches are linear in the value and the predicate is a constant, so JAX differentiates the
+barrier as the identity (its tangent and cotangent pass through a barrier too), and ``vmap`` keeps
+it a conditional. On GPU and TPU it is the identity (``lax.platform_dependent``): there a
+conditional's predicate would travel to the host, and fusion is not the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+Array = jax.Array
+
+
+def _decoy(v: Array) -> Array:
+    """The branch never taken: linear in ``v`` (so the barrier transposes), a loop (so XLA keeps the conditional)."""
+    return lax.fori_loop(0, 2, lambda _, u: u + u, v)
+
+
+def _on_cpu(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` inside a conditional XLA:CPU keeps; plain ``fn(*args)`` on other platforms."""
+    decoy = lambda *a: jax.tree.map(_decoy, fn(*a))
+    true = lambda *a: lax.optimization_barrier(jnp.bool_(True))  # noqa: ARG005 -- a True XLA cannot fold
+    kept = lambda *a: lax.cond(true(), fn, decoy, *a)
+    return lax.platform_dependent(*args, cpu=kept, default=fn)
+
+
+def materialize(x: Array) -> Array:
+    """``x`` itself, materialised on CPU: XLA fuses its producer neither into its consumers nor recomputes it.
+
+    A performance hint only: the value, every derivative and ``vmap`` are the identity's (the
+    tangent and the cotangent are materialised too). It costs one copy of ``x``; prefer
+    :func:`materialized` where the producer can be named.
+
+    Args:
+      x: any array.
+
+    Returns:
+      ``x``.
+
+    >>> import jax.numpy as jnp
+    >>> materialize(jnp.arange(3.0))
+    Array([0., 1., 2.], dtype=float32)
+    """
+    return _on_cpu(lambda v: v, x) if x.size else x
+
+
+def materialized(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, computed apart on CPU: XLA fuses it neither into its consumers nor with its operands' producers.
+
+    Unlike ``materialize(fn(*args))`` it costs no copy: ``fn`` runs inside the conditional and
+    writes its outputs (any pytree of arrays) there. Values and derivatives are ``fn``'s.
+
+    Args:
+      fn: a function of arrays, returning a pytree of arrays.
+      *args: its arguments.
+
+    Returns:
+      ``fn(*args)``.
+
+    >>> import jax.numpy as jnp
+    >>> materialized(lambda a, b: (a + b, a * b), jnp.ones(2), jnp.full(2, 3.0))
+    (Array([4., 4.], dtype=float32), Array([3., 3.], dtype=float32))
+    """
+    return _on_cpu(fn, *args)
