@@ -18,7 +18,7 @@ and "Round 2"), one form per file:
 * :func:`materialize` and :func:`materialized` (``_materialize.py``) -- a fusion barrier XLA:CPU
   keeps (a conditional it can neither fold nor turn into a select): a value computed once into
   memory instead of in each consumer. The pooling uses it for its output, the first maximum's
-  position and the incoming gradient.
+  position and the incoming gradient; the chunked convolution's derivative for its input.
 * :func:`conv2d` and :func:`reduce_max` (``_dispatch.py``) -- the dispatch: the CPU forms on CPU
   for the shapes where they win, XLA's own ops otherwise and on every other platform
   (``lax.platform_dependent``: GPU and TPU always run XLA's convolution and ``reduce_window``).

@@ -8,8 +8,8 @@ value does not stop this (XLA:CPU removes barriers before it fuses). A condition
 never crosses its boundary. The barrier is a ``lax.cond`` whose predicate is ``True`` hidden
 behind an optimisation barrier (so XLA cannot fold it) and whose other branch differs from the
 taken one (so XLA does not merge them): zeros of the output's shape, a linear map, so the barrier
-transposes.
-Each barrier costs some compilation: LeNet-5's train step (four barriers) compiles in ~0.15-0.25 s more.
+transposes. Each barrier costs some compilation: LeNet-5's train step (four barriers) traces and
+compiles in ~0.15-0.25 s more.
 
 Both branches are linear in the value and the predicate is a constant, so JAX differentiates the
 barrier as the identity (its tangent and cotangent pass through a barrier too), and ``vmap`` keeps
@@ -32,8 +32,7 @@ Array = jax.Array
 def _on_cpu(fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` inside a conditional XLA:CPU keeps; plain ``fn(*args)`` on other platforms."""
     decoy = lambda *a: jax.tree.map(lambda o: jnp.zeros(o.shape, o.dtype), jax.eval_shape(fn, *a))  # never taken
-    true = lambda *a: lax.optimization_barrier(jnp.bool_(True))  # noqa: ARG005 -- a True XLA cannot fold
-    kept = lambda *a: lax.cond(true(), fn, decoy, *a)
+    kept = lambda *a: lax.cond(lax.optimization_barrier(jnp.bool_(True)), fn, decoy, *a)  # a True XLA cannot fold
     return lax.platform_dependent(*args, cpu=kept, default=fn)
 
 

@@ -44,11 +44,16 @@ def _taps(x: Array, window: Sequence[int], strides: Sequence[int], outs: Sequenc
     return taps
 
 
+def _is_max(tap: Array, y: Array) -> Array:
+    """Where ``tap`` holds the max ``y`` (NaN counts as a match, as it wins the max)."""
+    return (tap == y) | jnp.isnan(tap)
+
+
 def _first_max(taps: list[Array], y: Array) -> list[Array]:
-    """One-hot masks of the first tap equal to the max (NaN counts as a match, as it wins the max)."""
+    """One-hot masks of the first tap equal to the max (:func:`_is_max`)."""
     taken, masks = None, []
     for a in taps:
-        hit = (a == y) | jnp.isnan(a)
+        hit = _is_max(a, y)
         if taken is not None:
             hit = hit & ~taken
         taken = hit if taken is None else taken | hit
@@ -63,15 +68,16 @@ def _max_and_position(x: Array, window: tuple[int, ...]) -> tuple[Array, Array]:
 
 
 def _first_max_position(taps: list[Array], y: Array) -> Array:
-    """The index of the first tap equal to the max, as ``int8`` (NaN counts as a match, as it wins the max)."""
+    """The index of the first tap equal to the max (:func:`_is_max`), as :func:`_position_dtype`."""
     dtype = _position_dtype(len(taps))
     first = jnp.full(y.shape, len(taps) - 1, dtype)  # the last tap is the max if no earlier one is
     for k in reversed(range(len(taps) - 1)):
-        first = jnp.where((taps[k] == y) | jnp.isnan(taps[k]), jnp.asarray(k, dtype), first)
+        first = jnp.where(_is_max(taps[k], y), jnp.asarray(k, dtype), first)
     return first
 
 
 def _position_dtype(taps: int) -> jnp.dtype:
+    """``int8`` for a window's position while it fits, else ``int32``."""
     return jnp.dtype(jnp.int8 if taps <= 127 else jnp.int32)
 
 
@@ -97,11 +103,15 @@ def _max_taps_jvp(window: tuple[int, ...], strides: tuple[int, ...], primals: tu
     return y, dy
 
 
+def _blocked_shape(shape: tuple[int, ...], window: tuple[int, ...]) -> tuple[int, ...]:
+    """``(..., n1, ..., nk) -> (..., n1/k1, k1, ..., nk/kk, kk)``."""
+    lead, dims = shape[: len(shape) - len(window)], shape[len(shape) - len(window):]
+    return lead + tuple(v for n, k in zip(dims, window, strict=True) for v in (n // k, k))
+
+
 def _blocks(x: Array, window: tuple[int, ...]) -> Array:
-    """``(..., n1, ..., nk) -> (..., n1/k1, k1, ..., nk/kk, kk)`` (a free reshape)."""
-    lead = x.shape[: x.ndim - len(window)]
-    dims = x.shape[x.ndim - len(window):]
-    return jnp.reshape(x, lead + tuple(v for n, k in zip(dims, window, strict=True) for v in (n // k, k)))
+    """``x`` in :func:`_blocked_shape` (a free reshape)."""
+    return jnp.reshape(x, _blocked_shape(x.shape, window))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -122,7 +132,7 @@ def _max_blocks_jvp(window: tuple[int, ...], primals: tuple, tangents: tuple) ->
     y, first = materialized(functools.partial(_max_and_position, window=window), x)
     outs = y.shape[y.ndim - len(window):]
     nd, lead = len(window), y.ndim - len(window)
-    blocked = y.shape[:lead] + tuple(v for o, k in zip(outs, window, strict=True) for v in (o, k))
+    blocked = _blocked_shape(x.shape, window)
     up = jnp.broadcast_to(first.reshape(y.shape[:lead] + tuple(v for o in outs for v in (o, 1))), blocked)
     m = (up == _positions(blocked, window)).reshape(x.shape)
     picked = jnp.where(m, t, jnp.zeros_like(t))
