@@ -11,10 +11,13 @@ taken one (so XLA does not merge them): zeros of the output's shape, a linear ma
 transposes. Each barrier costs some compilation: LeNet-5's train step (four barriers) traces and
 compiles in ~0.15-0.25 s more.
 
-Both branches are linear in the value and the predicate is a constant, so JAX differentiates the
-barrier as the identity (its tangent and cotangent pass through a barrier too), and ``vmap`` keeps
-it a conditional. On GPU and TPU it is the identity (``lax.platform_dependent``): there a
-conditional's predicate would travel to the host, and fusion is not the problem.
+Derivatives come from ``custom_jvp`` rules, not from JAX's rules for conditionals: the barrier's
+tangent is the barrier of the tangent (both branches are linear, so it transposes into a barrier
+on the cotangent), and :func:`materialized`'s tangent is ``fn``'s own, outside the conditional.
+Linearising a conditional instead traces its branches several times over: the rules save LeNet-5's
+train step ~0.05 s of its ~0.95 s trace and compile. ``vmap`` keeps the barrier a conditional.
+On GPU and TPU it is the identity (``lax.platform_dependent``): there a conditional's predicate
+would travel to the host, and fusion is not the problem.
 """
 
 from __future__ import annotations
@@ -36,6 +39,24 @@ def _on_cpu(fn: Callable[..., Any], *args: Any) -> Any:
     return lax.platform_dependent(*args, cpu=kept, default=fn)
 
 
+@jax.custom_jvp
+def _barrier(x: Array) -> Array:
+    return _on_cpu(lambda v: v, x)
+
+
+@_barrier.defjvp
+def _barrier_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    (x,), (t,) = primals, tangents
+    return _barrier(x), t if t.dtype == jax.dtypes.float0 else _barrier(t)  # integers' tangents carry nothing
+
+
+def _apart(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` computed inside the barrier's conditional, differentiated as ``fn`` itself."""
+    kept = jax.custom_jvp(lambda *args: _on_cpu(fn, *args))
+    kept.defjvp(lambda primals, tangents: (kept(*primals), jax.jvp(fn, primals, tangents)[1]))
+    return kept
+
+
 def materialize(x: Array) -> Array:
     """``x`` itself, materialised on CPU: XLA fuses its producer neither into its consumers nor recomputes it.
 
@@ -53,7 +74,7 @@ def materialize(x: Array) -> Array:
     >>> materialize(jnp.arange(3.0))
     Array([0., 1., 2.], dtype=float32)
     """
-    return _on_cpu(lambda v: v, x) if x.size else x
+    return _barrier(x) if x.size else x
 
 
 def materialized(fn: Callable[..., Any], *args: Any) -> Any:
@@ -73,4 +94,4 @@ def materialized(fn: Callable[..., Any], *args: Any) -> Any:
     >>> materialized(lambda a, b: (a + b, a * b), jnp.ones(2), jnp.full(2, 3.0))
     (Array([4., 4.], dtype=float32), Array([3., 3.], dtype=float32))
     """
-    return _on_cpu(fn, *args)
+    return _apart(fn)(*args)
