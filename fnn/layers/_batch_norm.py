@@ -116,6 +116,9 @@ def _batch_norm(
                 "jax.vmap with axis_name)"
             )
         xb = x[None] if single else x
+        # Spatial sizes as one axis, (B, C, L): XLA:CPU runs the statistics, the normalisation and
+        # their gradients 1.5-4x faster on this view than on (B, C, H, W) (bench/README.md).
+        xb = xb.reshape(*xb.shape[:2], -1) if xb.ndim > 3 else xb
         axes = (0,) + tuple(range(2, xb.ndim))
         use_batch = train or not track
         new_s = s
@@ -144,10 +147,14 @@ def _batch_norm(
                     new_s["num_batches_tracked"] = nbt
         else:
             mean, var = s["running_mean"], s["running_var"]
-        y = (xb - channel_view(mean, xb.ndim)) * channel_view(lax.rsqrt(var + eps), xb.ndim)
+        # One per-channel scale (PyTorch's CPU kernel does the same): with 1/σ and the weight applied
+        # one after the other, XLA's backward pass makes two reductions over the batch, not one.
+        scale = lax.rsqrt(var + eps) * p["weight"] if affine else lax.rsqrt(var + eps)
+        y = (xb - channel_view(mean, xb.ndim)) * channel_view(scale, xb.ndim)
         if affine:
-            y = y * channel_view(p["weight"], xb.ndim) + channel_view(p["bias"], xb.ndim)
-        return (y[0] if single else y), new_s
+            y = y + channel_view(p["bias"], xb.ndim)
+        y = y.reshape(x.shape)
+        return y, new_s
 
     return leaf(name, forward, kind=kind, params=params if affine else None, state=state if track else None,
                 check=check, stateful=True, config=config)

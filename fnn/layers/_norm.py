@@ -149,13 +149,16 @@ def GroupNorm(num_groups: int, num_channels: int, eps: float = 1e-5, affine: boo
         return {"weight": w_init(kw, (num_channels,), dtype), "bias": b_init(kb, (num_channels,), dtype)}
 
     def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
-        g = jnp.reshape(x, (x.shape[0], num_groups, -1))
-        mean, var = _moments(g, (2,))
-        y = jnp.reshape((g - mean) * lax.rsqrt(var + eps), x.shape)
-        if affine:
+        g = jnp.reshape(x, (x.shape[0], num_groups, num_channels // num_groups, math.prod(x.shape[2:])))
+        mean, var = _moments(g, (2, 3))
+        scale = lax.rsqrt(var + eps)
+        if affine:  # 1/σ and the weight as one scale: one reduction in the backward pass, not two
             win.same_dtype(x, p["weight"])
-            y = y * channel_view(p["weight"], y.ndim) + channel_view(p["bias"], y.ndim)
-        return y
+            scale = scale * jnp.reshape(p["weight"], (1, num_groups, -1, 1))
+        y = (g - mean) * scale
+        if affine:
+            y = y + jnp.reshape(p["bias"], (1, num_groups, -1, 1))
+        return jnp.reshape(y, x.shape)
 
     cfg = {"num_groups": num_groups, "num_channels": num_channels, "eps": eps, "affine": affine}
     return leaf(f"nn.GroupNorm({num_groups}, {num_channels}, eps={eps}, affine={affine})", forward, kind="GroupNorm",
@@ -197,10 +200,13 @@ def _instance_norm(nd: int, num_features: int, eps: float, momentum: float | Non
         else:
             win.same_dtype(x, s["running_mean"])
             mean, var = channel_view(s["running_mean"], xb.ndim), channel_view(s["running_var"], xb.ndim)
-        y = (xb - mean) * lax.rsqrt(var + eps)
-        if affine:
+        scale = lax.rsqrt(var + eps)
+        if affine:  # 1/σ and the weight as one scale: one reduction in the backward pass, not two
             win.same_dtype(x, p["weight"])
-            y = y * channel_view(p["weight"], y.ndim) + channel_view(p["bias"], y.ndim)
+            scale = scale * channel_view(p["weight"], xb.ndim)
+        y = (xb - mean) * scale
+        if affine:
+            y = y + channel_view(p["bias"], y.ndim)
         return (y[0] if single else y), new_s
 
     cfg = {"num_features": num_features, "eps": eps, "momentum": momentum, "affine": affine,
