@@ -321,6 +321,14 @@ class _InitProgram:
 _INIT_PROGRAMS: weakref.WeakKeyDictionary[Module, dict] = weakref.WeakKeyDictionary()
 
 
+def init_programs(module: Module) -> dict:
+    """``{(input shape, dtype, x64): program}``: the inits of ``module`` cached so far."""
+    try:
+        return _INIT_PROGRAMS.get(module) or {}
+    except TypeError:  # not weak-referenceable
+        return {}
+
+
 def _init_program(module: Module, shape: ShapeTree, dtype: Any) -> _InitProgram:
     """The cached :class:`_InitProgram` of ``module`` for ``shape`` and ``dtype``; a fresh one while
     :func:`recording` (the rows are written at trace time) or inside a container's init."""

@@ -20,7 +20,9 @@ What is compared:
 Cost: the check runs in Python at trace time, so under ``jit`` it is free after the first trace.
 The expected tree is computed once per (model, input shapes and dtypes) and cached (weakly,
 per model); an eager call with an already-seen input and params layout costs one
-``jax.tree.flatten`` of the params and a dict lookup. Symbolic dimensions (``jax.export`` with
+``jax.tree.flatten`` of the params and a dict lookup. Where the model's own init already ran for
+an input that covers this one (``init(key, (-1, 784))``, then a batch of 128), its cached,
+traced program gives the expected tree without another trace. Symbolic dimensions (``jax.export`` with
 ``jax.export.symbolic_shape``) are treated as an unknown size (``-1``). If the model's init
 cannot take this input, the check steps aside and the model's own input check reports it.
 
@@ -106,12 +108,32 @@ def _norm_key(k: Any) -> Any:
     return ("other", str(k))
 
 
+def _covers(general: Any, shape: Any) -> bool:
+    """Whether an init for the shape tree ``general`` (``-1``: any size) takes ``shape`` too."""
+    if isinstance(general, tuple) and isinstance(shape, tuple) and len(general) == len(shape):
+        return all(_covers(g, d) for g, d in zip(general, shape, strict=True))
+    return isinstance(general, int) and isinstance(shape, int) and general in (-1, shape)
+
+
+def _from_init(module: Any, shape: Any, dtype: Any) -> tuple[Any, Any] | None:
+    """The abstract ``(params, state)`` of an init this model already ran for an input shape that
+    covers ``shape`` (``model.init(key, (-1, 784))`` before a batch of 128): its traced program
+    answers without a new trace. Params do not depend on the sizes an init leaves at ``-1``."""
+    x64 = jax.config.jax_enable_x64
+    for (general, init_dtype, init_x64), program in list(_module.init_programs(module).items()):
+        same_dtype = init_dtype is None or jax.tree.map(jnp.dtype, init_dtype) == dtype
+        if init_x64 == x64 and same_dtype and _covers(general, shape):
+            return jax.eval_shape(program.run, jax.random.key(0))
+    return None
+
+
 def _expected(module: Any, spec: tuple[Any, Any]) -> Any:
     """The abstract ``(params, state)`` of ``module``'s init for this input, or _SKIP."""
     shape, dtype = spec
     tokens = (_module.RECORDER.set(None), _module.APPLY_HOOK.set(None), _module.PATH.set(()))
     try:
-        params, state = jax.eval_shape(lambda: module.init_fn(jax.random.key(0), shape, dtype)[2:])
+        known = _from_init(module, shape, dtype)
+        params, state = known or jax.eval_shape(lambda: module.init_fn(jax.random.key(0), shape, dtype)[2:])
     except (FnnError, TypeError, ValueError, IndexError, KeyError, AttributeError):
         return _SKIP
     finally:

@@ -85,6 +85,22 @@ def test_expected_tree_is_computed_once_per_model_and_input(monkeypatch):
     assert len(calls) == 2  # (4, 5) once, (7, 5) once
 
 
+def test_an_init_for_any_batch_answers_the_check_without_a_new_trace():
+    m = mlp()
+    assert _params_check._from_init(m, (4, 5), jnp.dtype(jnp.float32)) is None  # no init yet
+    _, p = m.init(KEY, (-1, 5))
+    params, state = _params_check._from_init(m, (4, 5), jnp.dtype(jnp.float32))
+    assert jax.tree.map(lambda a: a.shape, params) == jax.tree.map(jnp.shape, tuple(p)) and state == ((), (), ())
+    assert _params_check._from_init(m, (4, 6), jnp.dtype(jnp.float32)) is None  # another feature size
+    assert _params_check._from_init(m, (2, 4, 5), jnp.dtype(jnp.float32)) is None  # another rank
+    lin = fnn.Linear(5, 3)
+    lin.init(KEY, (-1, 5), jnp.float16)  # an init for another input dtype answers for that dtype only
+    assert _params_check._from_init(lin, (4, 5), jnp.dtype(jnp.float32)) is None
+    assert _params_check._from_init(lin, (4, 5), jnp.dtype(jnp.float16)) is not None
+    with pytest.raises(fnn.ParamsError, match=r"at \[2\]: nn.Linear\(3 -> 2\): params\['bias'\] should be"):
+        m.apply((p[0], p[1], {"weight": p[2]["weight"], "bias": jnp.ones(3)}), jnp.ones((4, 5), jnp.float32))
+
+
 def test_dtype_kind_matters_precision_does_not():
     _, p = fnn.Linear(3, 2).init(KEY, (-1, 3), jnp.float32)
     x = jnp.ones((2, 3), jnp.float32)
