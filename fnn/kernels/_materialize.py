@@ -15,7 +15,7 @@ Derivatives come from ``custom_jvp`` rules, not from JAX's rules for conditional
 tangent is the barrier of the tangent (both branches are linear, so it transposes into a barrier
 on the cotangent), and :func:`materialized`'s tangent is ``fn``'s own, outside the conditional.
 Linearising a conditional instead traces its branches several times over: the rules save LeNet-5's
-train step ~0.05 s of its ~0.95 s trace and compile. ``vmap`` keeps the barrier a conditional.
+train step 0.02-0.05 s of its ~0.95 s trace and compile. ``vmap`` keeps the barrier a conditional.
 On GPU and TPU it is the identity (``lax.platform_dependent``): there a conditional's predicate
 would travel to the host, and fusion is not the problem.
 """
