@@ -129,6 +129,13 @@ def test_evaluation_accepts_one_example_and_vmap_matches_the_batch():
         apply(params, state, xs[0], train=True)
 
 
+@pytest.mark.parametrize("make", [fnn.BatchNorm2d, lambda n: fnn.GroupNorm(1, n), fnn.InstanceNorm2d])
+def test_an_empty_batch_normalises_to_an_empty_batch(make):
+    init, apply = make(2).stateful
+    _, params, state = init(jax.random.key(0), (-1, 2, 3, 3))
+    assert apply(params, state, jnp.ones((0, 2, 3, 3), jnp.float32))[0].shape == (0, 2, 3, 3)
+
+
 def test_axis_name_gives_the_statistics_of_the_whole_batch():
     """Synchronised batch norm: four "devices" (a vmapped axis) with two examples each
     compute exactly what one device computes on all eight."""
