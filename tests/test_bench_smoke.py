@@ -44,6 +44,16 @@ def test_the_convolution_shapes_table_has_every_form(tmp_path):
     assert "| 1→6 5×5 (8, 32²) |" in table and json.loads((tmp_path / "smoke.json").read_text())["rounds"] == 1
 
 
+def test_the_norm_forms_table_has_every_form_and_writes_its_files(tmp_path):
+    norm_forms = pytest.importorskip("bench.norm_forms")
+    out = norm_forms.main(["--norms", "batch", "group", "--rounds", "1", "--batch", "2",
+                           "--out", str(tmp_path), "--tag", "smoke"])
+    assert [(r["norm"], r["channels"]) for r in out["rows"]] == [("batch", 16), ("batch", 32), ("batch", 64),
+                                                                 ("group", 16), ("group", 32), ("group", 64)]
+    assert {"1/σ then γ", "one scale", "fnn"} <= set(out["rows"][0]["median_ms"])
+    assert "| batch (2, 16, 32²) |" in (tmp_path / "smoke.md").read_text()
+
+
 def test_the_step_profile_lists_the_kernels_of_one_step(capsys):
     step_profile = pytest.importorskip("bench.step_profile")
     step_profile.main(["--model", "mlp", "--steps", "1", "--top", "3"])

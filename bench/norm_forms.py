@@ -1,0 +1,171 @@
+"""One normalisation + ReLU, forward and backward, per arithmetic form: the figures behind fnn's batch norm.
+
+    python -m bench.norm_forms                   # batch, group and instance norm at ResNet-20's shapes (~1 min)
+    python -m bench.norm_forms --rounds 3 --batch 8  # a smoke run
+
+Each row is the loss ``sum(relu(norm(x)) * r)`` and its gradient with respect to ``x`` and the
+affine weight and bias (one ``jax.jit`` of ``jax.value_and_grad``; ``torch.autograd.grad`` in
+PyTorch eager), float32, NCHW, training mode. Columns, interleaved round by round in one process:
+
+* ``1/σ then γ``: ``(x - μ)·rsqrt(σ² + eps)·γ + β`` on the 4-D input -- fnn's form before the
+  fourth pass of round 2 (``bench/README.md``);
+* ``one scale``: ``(x - μ)·(γ·rsqrt(σ² + eps)) + β`` on the 4-D input (batch norm only);
+* ``fnn``: the fnn layer as it is (``fnn.BatchNorm2d``, ``fnn.GroupNorm``, ``fnn.InstanceNorm2d``);
+* ``PyTorch eager``: ``torch.nn`` 's layer.
+
+Medians in milliseconds. Writes ``bench/results/norm_forms.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+SIZES = [(16, 32), (32, 16), (64, 8)]  # (channels, height = width): ResNet-20's three stages
+GROUPS = 4
+EPS = 1e-5
+
+
+def _stats(x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    return mean, jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
+
+
+def _two_multiplies(kind: str) -> Callable:
+    """The form with ``1/σ`` and ``γ`` applied one after the other, on the 4-D input."""
+
+    def norm(x: Any, w: Any, b: Any) -> Any:
+        cv = lambda v: v.reshape(1, -1, 1, 1)
+        if kind == "group":
+            g = x.reshape(x.shape[0], GROUPS, -1)
+            mean, var = _stats(g, (2,))
+            return ((g - mean) * lax.rsqrt(var + EPS)).reshape(x.shape) * cv(w) + cv(b)
+        mean, var = _stats(x, (0, 2, 3) if kind == "batch" else (2, 3))
+        return (x - mean) * lax.rsqrt(var + EPS) * cv(w) + cv(b)
+
+    return norm
+
+
+def _one_scale_4d(x: Any, w: Any, b: Any) -> Any:
+    mean, var = _stats(x, (0, 2, 3))
+    return (x - mean) * (lax.rsqrt(var + EPS) * w.reshape(1, -1, 1, 1)) + b.reshape(1, -1, 1, 1)
+
+
+def _fnn_layer(kind: str, c: int) -> Callable:
+    import fnn
+
+    layer = {"batch": fnn.BatchNorm2d(c), "group": fnn.GroupNorm(GROUPS, c),
+             "instance": fnn.InstanceNorm2d(c, affine=True)}[kind]
+    _, apply = layer.stateful
+    _, _, state = layer.stateful.init(jax.random.key(0), (-1, c, 4, 4))
+    return lambda x, w, b: apply({"weight": w, "bias": b}, state, x, train=True)[0]
+
+
+def jax_forms(kind: str, c: int) -> dict[str, Callable]:
+    forms = {"1/σ then γ": _two_multiplies(kind)}
+    if kind == "batch":
+        forms["one scale"] = _one_scale_4d
+    forms["fnn"] = _fnn_layer(kind, c)
+    return forms
+
+
+def _loss_and_grads(norm: Callable) -> Callable:
+    loss = lambda x, w, b, r: jnp.sum(jnp.maximum(norm(x, w, b), 0) * r)
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))
+
+
+def _torch_run(kind: str, x: np.ndarray, r: np.ndarray) -> Callable | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    c = x.shape[1]
+    layer = {"batch": lambda: torch.nn.BatchNorm2d(c), "group": lambda: torch.nn.GroupNorm(GROUPS, c),
+             "instance": lambda: torch.nn.InstanceNorm2d(c, affine=True)}[kind]().train()  # fmt: skip
+    tx, tr = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(r)
+
+    def run() -> None:
+        loss = (torch.relu(layer(tx)) * tr).sum()
+        torch.autograd.grad(loss, (tx, layer.weight, layer.bias))
+
+    return run
+
+
+def measure(kinds: list[str], rounds: int, batch: int, log: Callable) -> list[dict]:
+    rows = []
+    for kind in kinds:
+        for c, h in SIZES:
+            rng = np.random.default_rng(0)
+            x = (3 * rng.standard_normal((batch, c, h, h)) + 5).astype(np.float32)
+            r = rng.standard_normal((batch, c, h, h)).astype(np.float32)
+            args = (jnp.asarray(x), jnp.ones(c, jnp.float32), jnp.zeros(c, jnp.float32), jnp.asarray(r))
+            runners: dict[str, Callable] = {}
+            for form, norm in jax_forms(kind, c).items():
+                f = _loss_and_grads(norm)
+                jax.block_until_ready(f(*args))
+                runners[form] = lambda f=f: jax.block_until_ready(f(*args))
+            torch_run = _torch_run(kind, x, r)
+            if torch_run is not None:
+                torch_run()
+                runners["PyTorch eager"] = torch_run
+            times: dict[str, list[float]] = {f: [] for f in runners}
+            for k in range(rounds):
+                for form in list(runners) if k % 2 == 0 else reversed(list(runners)):
+                    t = time.perf_counter()
+                    runners[form]()
+                    times[form].append(time.perf_counter() - t)
+            med = {f: 1e3 * float(np.median(v)) for f, v in times.items()}
+            rows.append({"norm": kind, "channels": c, "size": h, "batch": batch, "median_ms": med})
+            log(f"{kind} norm {c}×{h}²: " + ", ".join(f"{f} {v:.2f}" for f, v in med.items()))
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    forms = list(dict.fromkeys(f for r in rows for f in r["median_ms"]))
+    lines = ["| norm + ReLU (batch, C, H×W) | " + " | ".join(forms) + " | fnn × before |",
+             "|---|" + "---:|" * (len(forms) + 1)]  # fmt: skip
+    for r in rows:
+        med = r["median_ms"]
+        cells = [f"{med[f]:.2f}" if f in med else "" for f in forms]
+        lines.append(f"| {r['norm']} ({r['batch']}, {r['channels']}, {r['size']}²) | " + " | ".join(cells)
+                     + f" | {med['fnn'] / med['1/σ then γ']:.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    kinds = ["batch", "group", "instance"]
+    ap.add_argument("--norms", nargs="+", default=kinds, choices=kinds)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    ap.add_argument("--tag", default="norm_forms")
+    a = ap.parse_args(argv)
+    log = lambda m: print(m, file=sys.stderr, flush=True)
+    load = os.getloadavg()[0]
+    rows = measure(a.norms, a.rounds, a.batch, log)
+    out = {"rows": rows, "rounds": a.rounds, "load_start": load, "load_end": os.getloadavg()[0], "jax": jax.__version__}
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, f"{a.tag}.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    md = (f"Medians of {a.rounds} interleaved rounds, ms per forward + backward; load average "
+          f"{out['load_start']:.1f} at start, {out['load_end']:.1f} at end.\n\n{table(rows)}\n")  # fmt: skip
+    with open(os.path.join(a.out, f"{a.tag}.md"), "w") as f:
+        f.write(md)
+    print(md)
+    return out
+
+
+if __name__ == "__main__":
+    main()
