@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import os
 import time
 from collections.abc import Callable
@@ -145,6 +146,28 @@ def interleaved(rows: list[Row], rounds: int, steps: int, gap: float = 0.05, log
         if log:
             log(f"  round {k + 1}/{rounds}: " + ", ".join(f"{n} {v[-1] * 1e3:.2f}" for n, v in times.items()))
     return times
+
+
+def alternating_medians(runners: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    """Median milliseconds of one call of each runner: ``rounds`` rounds, every runner once per
+    round, in forward order on even rounds and backward on odd ones (no runner always first)."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for k in range(rounds):
+        for name in list(runners) if k % 2 == 0 else reversed(list(runners)):
+            t = time.perf_counter()
+            runners[name]()
+            times[name].append(time.perf_counter() - t)
+    return {name: 1e3 * float(np.median(v)) for name, v in times.items()}
+
+
+def write_results(out_dir: str, tag: str, data: dict, md: str) -> None:
+    """``out_dir/tag.json`` (``data``) and ``out_dir/tag.md`` (``md``), and ``md`` on stdout."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, f"{tag}.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    with open(os.path.join(out_dir, f"{tag}.md"), "w") as f:
+        f.write(md)
+    print(md)
 
 
 def summary(samples: list[float]) -> dict:

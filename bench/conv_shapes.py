@@ -15,7 +15,6 @@ fastest JAX form of each row in bold. Writes ``bench/results/conv_shapes.{json,m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -25,6 +24,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from bench.common import alternating_medians, write_results
 
 # (name, c_in, c_out, k, stride, input size); padding k // 2 except LeNet's (none)
 SHAPES = {
@@ -97,13 +98,7 @@ def measure(shapes: list[tuple], chunks: list[int], rounds: int, batch: int, log
         if torch_run is not None:
             torch_run()
             runners["PyTorch eager"] = torch_run
-        times: dict[str, list[float]] = {f: [] for f in runners}
-        for r in range(rounds):
-            for form in list(runners) if r % 2 == 0 else reversed(list(runners)):
-                t = time.perf_counter()
-                runners[form]()
-                times[form].append(time.perf_counter() - t)
-        med = {f: 1e3 * float(np.median(v)) for f, v in times.items()}
+        med = alternating_medians(runners, rounds)
         rows.append({"shape": name, "c_in": c, "c_out": o, "k": k, "stride": s, "size": h, "batch": batch,
                      "median_ms": med, "compile_s": compile_s})  # fmt: skip
         log(f"{name}: " + ", ".join(f"{f} {v:.1f}" for f, v in med.items()))
@@ -138,14 +133,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows = measure([s for group in a.shapes for s in SHAPES[group]], a.chunks, a.rounds, a.batch, log)
     out = {"rows": rows, "rounds": a.rounds, "load_start": load, "load_end": os.getloadavg()[0],
            "jax": jax.__version__}  # fmt: skip
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, f"{a.tag}.json"), "w") as f:
-        json.dump(out, f, indent=1)
     md = (f"Medians of {a.rounds} interleaved rounds, ms per forward + both gradients; load average "
           f"{out['load_start']:.1f} at start, {out['load_end']:.1f} at end.\n\n{table(rows)}\n")  # fmt: skip
-    with open(os.path.join(a.out, f"{a.tag}.md"), "w") as f:
-        f.write(md)
-    print(md)
+    write_results(a.out, a.tag, out, md)
     return out
 
 

@@ -19,10 +19,8 @@ Medians in milliseconds. Writes ``bench/results/norm_forms.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from bench.common import alternating_medians, write_results
 
 SIZES = [(16, 32), (32, 16), (64, 8)]  # (channels, height = width): ResNet-20's three stages
 GROUPS = 4
@@ -119,13 +119,7 @@ def measure(kinds: list[str], rounds: int, batch: int, log: Callable) -> list[di
             if torch_run is not None:
                 torch_run()
                 runners["PyTorch eager"] = torch_run
-            times: dict[str, list[float]] = {f: [] for f in runners}
-            for k in range(rounds):
-                for form in list(runners) if k % 2 == 0 else reversed(list(runners)):
-                    t = time.perf_counter()
-                    runners[form]()
-                    times[form].append(time.perf_counter() - t)
-            med = {f: 1e3 * float(np.median(v)) for f, v in times.items()}
+            med = alternating_medians(runners, rounds)
             rows.append({"norm": kind, "channels": c, "size": h, "batch": batch, "median_ms": med})
             log(f"{kind} norm {c}×{h}²: " + ", ".join(f"{f} {v:.2f}" for f, v in med.items()))
     return rows
@@ -156,14 +150,9 @@ def main(argv: list[str] | None = None) -> dict:
     load = os.getloadavg()[0]
     rows = measure(a.norms, a.rounds, a.batch, log)
     out = {"rows": rows, "rounds": a.rounds, "load_start": load, "load_end": os.getloadavg()[0], "jax": jax.__version__}
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, f"{a.tag}.json"), "w") as f:
-        json.dump(out, f, indent=1)
     md = (f"Medians of {a.rounds} interleaved rounds, ms per forward + backward; load average "
           f"{out['load_start']:.1f} at start, {out['load_end']:.1f} at end.\n\n{table(rows)}\n")  # fmt: skip
-    with open(os.path.join(a.out, f"{a.tag}.md"), "w") as f:
-        f.write(md)
-    print(md)
+    write_results(a.out, a.tag, out, md)
     return out
 
 
