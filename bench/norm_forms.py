@@ -92,7 +92,7 @@ def _torch_run(kind: str, x: np.ndarray, r: np.ndarray) -> Callable | None:
     torch.set_num_threads(os.cpu_count() or 1)
     c = x.shape[1]
     layer = {"batch": lambda: torch.nn.BatchNorm2d(c), "group": lambda: torch.nn.GroupNorm(GROUPS, c),
-             "instance": lambda: torch.nn.InstanceNorm2d(c, affine=True)}[kind]().train()  # fmt: skip
+             "instance": lambda: torch.nn.InstanceNorm2d(c, affine=True)}[kind]().float().train()  # fmt: skip
     tx, tr = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(r)
 
     def run() -> None:
