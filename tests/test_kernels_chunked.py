@@ -134,3 +134,13 @@ def test_fnn_layers_train_the_same_through_the_chunked_form():
 
     for a, b in zip(jax.tree.leaves(grads("chunked")), jax.tree.leaves(grads("xla")), strict=True):
         assert jnp.allclose(a, b, atol=1e-12)
+
+
+def test_the_chunked_convolution_computes_channels_last_without_a_barrier():
+    """NHWC convolutions between transposes (XLA cancels them against batch norm's), and no fusion
+    barrier: each chunk's layout copy reads its own slice of the batch, so nothing is recomputed."""
+    x, w = jnp.ones((4, 2, 6, 6)), jnp.ones((3, 2, 3, 3))
+    grads = jax.grad(lambda x, w: jnp.sum(ck.conv2d_chunked(jnp.tanh(x), w, chunk=2) ** 2), (0, 1))
+    forward = str(jax.make_jaxpr(lambda x, w: ck.conv2d_chunked(x, w, chunk=2))(x, w))
+    assert "lhs_spec=(0, 3, 1, 2)" in forward and "out_spec=(0, 3, 1, 2)" in forward  # NHWC in and out
+    assert "conditional(" not in jax.jit(grads).lower(x, w).compile().as_text()

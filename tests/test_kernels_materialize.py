@@ -93,12 +93,3 @@ def test_max_pool_large_windows_index_past_int8():
     g = jax.grad(lambda x: jnp.sum(ck.max_pool(x, (12, 12))))(x)
     ref = jax.grad(lambda x: jnp.sum(lax.reduce_window(x, -jnp.inf, lax.max, (1, 12, 12), (1, 12, 12), "VALID")))(x)
     np.testing.assert_array_equal(g, ref)
-
-
-def test_the_chunked_convolution_materialises_a_computed_input_only():
-    x, w = jnp.ones((4, 2, 6, 6)), jnp.ones((3, 2, 3, 3))
-    conv = lambda x, w: jnp.sum(ck.conv2d_chunked(x, w, chunk=2) ** 2)
-    computed = jax.jit(jax.grad(lambda x, w: conv(jnp.tanh(x), w), (0, 1))).lower(x, w).compile().as_text()
-    assert "conditional(" in computed  # tanh(x) is computed once, not in each chunk's copy
-    network_input = jax.jit(jax.grad(conv, 1)).lower(x, w).compile().as_text()
-    assert "conditional(" not in network_input  # nothing to recompute: no copy

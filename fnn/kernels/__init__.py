@@ -12,13 +12,14 @@ and "Round 2"), one form per file:
   a banded (Toeplitz) weight matrix**: for few input channels (:func:`use_toeplitz`).
 * :func:`conv2d_chunked` (``_chunked.py``) -- XLA's forward convolution and input gradient, with
   **the weight gradient summed over batch chunks** (:func:`chunk_size`), each chunk's operands
-  small enough to stay in cache: for the rest, at batch sizes where chunks pay.
+  small enough to stay in cache: for the rest, at batch sizes where chunks pay. It computes
+  channels-last (NHWC) between transposes, so that XLA cancels them against batch norm's.
 * :func:`max_pool` (``_max_pool.py``) -- max pooling as the maximum of the strided taps, its
   backward pass a few fused selects (:func:`use_max_taps`).
 * :func:`materialize` and :func:`materialized` (``_materialize.py``) -- a fusion barrier XLA:CPU
   keeps (a conditional it can neither fold nor turn into a select): a value computed once into
   memory instead of in each consumer. The pooling uses it for its output, the first maximum's
-  position and the incoming gradient; the chunked convolution's derivative for its input.
+  position and the incoming gradient.
 * :func:`conv2d` and :func:`reduce_max` (``_dispatch.py``) -- the dispatch: the CPU forms on CPU
   for the shapes where they win, XLA's own ops otherwise and on every other platform
   (``lax.platform_dependent``: GPU and TPU always run XLA's convolution and ``reduce_window``).

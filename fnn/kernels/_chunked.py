@@ -10,6 +10,12 @@ convolution each, keeps each chunk's input and output gradient in cache and runs
 ``conv(dx, w) + concat_i conv(x_i, dw)`` is linear in ``dw`` chunk by chunk: JAX transposes it (the
 backward pass) into one XLA input gradient and the sum of the chunks' weight gradients. The rule
 is a JVP, not a VJP, so forward mode, reverse mode, ``vmap`` and higher derivatives all work.
+
+The convolutions are written channels-last (NHWC/HWIO) between explicit transposes of the NCHW
+operands: XLA:CPU's convolutions compute in that layout anyway (YNNPACK needs the features
+minor), and written out, XLA cancels these transposes against those of the layers around -- batch
+norm computes channels-last too -- where it would otherwise copy the layout twice (ResNet-20's step
+0.93-0.99x the time of the NCHW form, ``bench/README.md``, round 2, fifth pass).
 """
 
 from __future__ import annotations
@@ -21,8 +27,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
-
-from ._materialize import materialize
 
 Array = jax.Array
 Pair = tuple[int, int]
@@ -52,8 +56,9 @@ def chunk_size(x_shape: Sequence[int], out_hw: Sequence[int]) -> int | None:
 
 
 def _xla(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int) -> Array:
+    """XLA's convolution of an NHWC ``x`` and an HWIO ``w``."""
     return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation,
-                                    dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5, 6))
@@ -65,11 +70,9 @@ def _conv(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dilation
 def _conv_jvp(stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int, chunk: int,
               primals: tuple, tangents: tuple) -> tuple[Array, Array]:
     (x, w), (tx, tw) = primals, tangents
-    # Materialised once: else XLA fuses x's producer (batch norm, ReLU, a residual add) into the
-    # layout copy of every chunk and recomputes it there (ResNet-20's step: 0.90x the time). A
-    # network's input (no tangent) has no producer to recompute.
-    if not isinstance(tx, SymbolicZero):
-        x = materialize(x)
+    # Channels-last, the chunks are slices of the batch, the leading dim: each chunk's layout copy
+    # reads its own images once, so x's producer needs no fusion barrier (the NCHW form needed
+    # one: ResNet-20's step took 0.90x the time with it).
     conv = functools.partial(_xla, stride=stride, padding=padding, dilation=dilation, groups=groups)
     y = conv(x, w)
     parts = []
@@ -118,4 +121,6 @@ def conv2d_chunked(x: Array, w: Array, stride: Pair = (1, 1), padding: tuple[Pai
         raise ValueError(f"conv2d_chunked: chunk must be >= 1, got {chunk}")
     stride, dilation = (int(stride[0]), int(stride[1])), (int(dilation[0]), int(dilation[1]))
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    return _conv(x, w, stride, padding, dilation, int(groups), int(chunk))
+    y = _conv(jnp.transpose(x, (0, 2, 3, 1)), jnp.transpose(w, (2, 3, 1, 0)), stride, padding, dilation, int(groups),
+              int(chunk))
+    return jnp.transpose(y, (0, 3, 1, 2))
