@@ -194,7 +194,7 @@ def permutation(n: int, impl: str) -> Callable:
     ``jax.random.permutation`` draws 32-bit sort keys on the device and sorts by them, one or more
     rounds. XLA:CPU sorts key-value pairs with a generic comparator: 24 ms for 60 000 examples, 1 %
     of an MNIST MLP epoch. Where the key lives on the CPU, the keys are drawn the same way and
-    sorted by numpy (2-3 ms in all): the same permutation, bit for bit (see :func:`_sort_rounds`).
+    sorted by numpy (about 3 ms in all): the same permutation, bit for bit (see :func:`_sort_rounds`).
     On an accelerator the permutation stays on the device.
     """
     rounds = int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))  # as jax.random's _shuffle
@@ -223,11 +223,23 @@ def permutation(n: int, impl: str) -> Callable:
 
 def _sort_rounds(keys: np.ndarray, n: int) -> np.ndarray:
     """``arange(n)`` stably sorted by ``keys[0]``, the result stably sorted by ``keys[1]``, ...:
-    ``lax.sort_key_val`` (stable) of each round, as one numpy sort of ``key << 32 | position``."""
-    x, pos = np.arange(n, dtype=np.int64), np.arange(n, dtype=np.uint64)
+    ``lax.sort_key_val`` (stable) of each round."""
+    x = np.arange(n, dtype=np.int64)
     for k in keys:
-        x = x[np.sort((k.astype(np.uint64) << np.uint64(32)) | pos) & np.uint64(0xFFFFFFFF)]
+        x = x[_stable_argsort_u32(k)]
     return x
+
+
+def _stable_argsort_u32(k: np.ndarray) -> np.ndarray:
+    """``np.argsort(k, kind="stable")`` for 32-bit keys, as two stable passes over 16-bit halves.
+
+    numpy sorts 16-bit integers stably by a linear radix sort, wider ones by timsort: two radix
+    passes take 0.8 ms for 60 000 keys, against 3.9 ms (timsort) or 2.4 ms (one ``np.sort`` of
+    ``key << 32 | position``).
+    """
+    k = k.astype(np.uint32, copy=False)
+    low = np.argsort((k & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((k[low] >> 16).astype(np.uint16), kind="stable")]
 
 
 __all__ = ["make_train_step", "steps_per_epoch"]

@@ -171,6 +171,18 @@ def test_the_host_sorted_permutation_is_jax_random_permutation(impl):
             np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
+def test_the_host_sort_is_a_stable_argsort_of_32_bit_keys():
+    # Two 16-bit radix passes: ties keep their order, the high half decides first.
+    from fnn.train._step import _stable_argsort_u32
+
+    rng = np.random.default_rng(0)
+    for keys in (rng.integers(0, 4, 500), rng.integers(0, 2**32, 500), rng.choice([0, 65535, 65536, 2**32 - 1], 500),
+                 np.zeros(3), np.zeros(0)):
+        keys = keys.astype(np.uint32)
+        np.testing.assert_array_equal(_stable_argsort_u32(keys), np.argsort(keys, kind="stable"))
+    np.testing.assert_array_equal(_stable_argsort_u32(np.array([65536, 65535, 1, 65536], np.uint32)), [2, 1, 0, 3])
+
+
 # --------------------------------------------------------------------------- compile once
 
 
