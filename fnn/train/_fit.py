@@ -316,7 +316,7 @@ def _check_resume(ts: TrainState, optimizer, metrics: Metrics) -> TrainState:
             "resume with the same metrics"
         )
     leaves, treedef = jax.tree.flatten(ts.params)
-    want = _optimizer_structure(optimizer, treedef, tuple((np.shape(a), np.result_type(a)) for a in leaves))
+    want = _optimizer_structure(optimizer, treedef, tuple((np.shape(a), jnp.result_type(a)) for a in leaves))
     if jax.tree.structure(ts.opt_state) != want:
         raise ConfigError("fit: the resumed optimizer state does not match this optimizer; resume with the same one")
     return ts

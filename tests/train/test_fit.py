@@ -291,6 +291,17 @@ def test_train_state_is_a_pytree_of_arrays_and_fit_does_not_consume_its_inputs()
     assert jax.tree.structure(out.params) == jax.tree.structure(ts.params)
 
 
+def test_resume_raises_no_deprecation_warning():
+    # The optimizer-state check reads each leaf's dtype from the array (numpy 2.4 deprecates taking it
+    # implicitly from an array: a future error on every resume).
+    x, y = blobs(8)
+    ts = fit(MODEL, NLL, SGD, (x, y), epochs=1, batch_size=4, rng=0, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(MODEL, NLL, SGD, (x, y), epochs=2, batch_size=4, resume=ts, progress=False)
+    assert not [w for w in caught if issubclass(w.category, DeprecationWarning)], [str(w.message) for w in caught]
+
+
 def test_resume_checks_its_arguments():
     x, y = blobs(8)
     model, opt = MODEL, SGD
