@@ -49,6 +49,35 @@ def test_value_gradients_and_tangents_equal_xla(xs, ws, s, p, d, g, chunk):
     assert jnp.allclose(jax.jvp(f, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1], atol=1e-12)
 
 
+STRIDED = [  # (x shape, w shape, stride, padding, groups): the input gradient by phases of the stride
+    ((3, 2, 8, 8), (4, 2, 3, 3), (2, 2), ((1, 1), (1, 1)), 1),  # ResNet's downsampling, even size
+    ((2, 3, 9, 7), (2, 3, 3, 3), (2, 2), ((1, 1), (1, 1)), 1),  # odd sizes: the last row is not read
+    ((2, 2, 10, 11), (3, 2, 2, 4), (3, 2), ((0, 2), (-1, 1)), 1),  # stride > kernel rows; negative padding
+    ((2, 4, 7, 7), (6, 2, 3, 3), (2, 3), ((2, 0), (1, 1)), 2),  # grouped
+    ((1, 1, 4, 4), (1, 1, 5, 5), (2, 2), ((2, 2), (2, 2)), 1),  # kernel larger than twice the stride
+]
+
+
+@pytest.mark.parametrize("xs, ws, s, p, g", STRIDED)
+def test_strided_convolutions_equal_xla_and_differentiate_by_phases(xs, ws, s, p, g):
+    x, w = randn(0, *xs), randn(1, *ws)
+    f = lambda x, w: ck.conv2d_chunked(x, w, s, p, (1, 1), g, 1)
+    ref = lambda x, w: lax_conv(x, w, s, p, (1, 1), g)
+    y = f(x, w)
+    dy = randn(2, *y.shape)
+    for a, b in zip(jax.vjp(f, x, w)[1](dy), jax.vjp(ref, x, w)[1](dy), strict=True):
+        assert a.shape == b.shape and jnp.allclose(a, b, atol=1e-12)
+    tx, tw = randn(3, *xs), randn(4, *ws)
+    assert jnp.allclose(jax.jvp(f, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1], atol=1e-12)
+    x32, dy32 = x.astype(jnp.float32), dy.astype(jnp.float32)
+    got = jax.vjp(lambda x: f(x, w.astype(jnp.float32)), x32)[1](dy32)[0]
+    want = jax.vjp(lambda x: ref(x, w.astype(jnp.float32)), x32)[1](dy32)[0]
+    assert jnp.allclose(got, want, rtol=1e-5, atol=1e-5)
+    # The input gradient is stride-1 convolutions (YNNPACK on XLA:CPU), never a base-dilated one (Eigen).
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda x: jnp.sum(f(x, w) ** 2)))(x))
+    assert "lhs_dilation=(1, 1)" in jaxpr and "lhs_dilation=(2" not in jaxpr and "lhs_dilation=(3" not in jaxpr
+
+
 def test_one_gradient_at_a_time():
     """A network's input needs no input gradient (a symbolic-zero tangent): each gradient alone is XLA's."""
     x, w = randn(0, 5, 2, 6, 6), randn(1, 3, 2, 3, 3)
