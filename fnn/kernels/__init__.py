@@ -13,7 +13,9 @@ and "Round 2"), one form per file:
 * :func:`conv2d_chunked` (``_chunked.py``) -- XLA's forward convolution and input gradient, with
   **the weight gradient summed over batch chunks** (:func:`chunk_size`), each chunk's operands
   small enough to stay in cache: for the rest, at batch sizes where chunks pay. It computes
-  channels-last (NHWC) between transposes, so that XLA cancels them against batch norm's.
+  channels-last (NHWC) between transposes, so that XLA cancels them against batch norm's, and
+  differentiates a strided convolution in its input as stride-1 convolutions over the phases of
+  the stride (a base-dilated convolution would run on Eigen, not YNNPACK).
 * :func:`max_pool` (``_max_pool.py``) -- max pooling as the maximum of the strided taps, its
   backward pass a few fused selects (:func:`use_max_taps`).
 * :func:`materialize` and :func:`materialized` (``_materialize.py``) -- a fusion barrier XLA:CPU
