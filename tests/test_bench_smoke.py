@@ -61,3 +61,31 @@ def test_the_step_profile_lists_the_kernels_of_one_step(capsys):
     assert "fnn mlp train step, batch 128" in out and "by kind" in out
     largest = out.split("the 3 largest")[1].strip().splitlines()[1:]
     assert len(largest) == 3 and all(float(line.split()[0]) >= 0 for line in largest)
+
+
+@pytest.mark.parametrize("form", ["F23", "F43"])
+@pytest.mark.parametrize("shape", [(2, 7, 5, 3, 4), (1, 8, 8, 2, 1)])  # (B, H, W, C, O): ragged and whole tiles
+def test_the_winograd_forms_compute_the_convolution_and_its_weight_gradient(form, shape):
+    winograd = pytest.importorskip("bench.winograd")
+    import jax
+    import numpy as np
+    from jax import lax
+
+    f = getattr(winograd, form)
+    b, h, w, c, o = shape
+    rng = np.random.default_rng(0)
+    x, k, dy = rng.standard_normal((b, h, w, c)), rng.standard_normal((3, 3, c, o)), rng.standard_normal((b, h, w, o))
+    conv = lambda x, k: lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=winograd.DN)
+    np.testing.assert_allclose(winograd.winograd_conv(x, k, f), conv(x, k), rtol=1e-10, atol=1e-10)
+    expected = jax.vjp(lambda k: conv(x, k), k)[1](dy)[0]
+    np.testing.assert_allclose(winograd.winograd_weight_grad(x, dy, f), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_the_winograd_table_has_every_form_and_writes_its_files(tmp_path):
+    winograd = pytest.importorskip("bench.winograd")
+    out = winograd.main(["--rounds", "1", "--batch", "2", "--out", str(tmp_path), "--tag", "smoke"])
+    assert [r["shape"] for r in out["rows"]] == ["16→16", "32→32", "64→64"]
+    forms = {"forward XLA", "forward F(4,3)", "weight grad chunked", "weight grad F(4,3)"}
+    assert forms <= set(out["rows"][0]["median_ms"])
+    assert all(r["rel_error"]["weight grad F(4,3)"] < 1e-4 for r in out["rows"])
+    assert "| 16→16 (2, 32²) |" in (tmp_path / "smoke.md").read_text()
