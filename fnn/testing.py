@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fnn import criteria, layers
-from fnn.core import Module, is_shape, normalize_shape, shape_of
+from fnn.core import Module, is_shape, jit_once, normalize_shape, shape_of
 from fnn.criteria import Criterion
 from fnn.errors import FnnError
 
@@ -70,8 +70,8 @@ def jacobian_error(
         return 0.0
 
     # One compiled function, not op by op (eager dispatch compiles every small op separately)
-    # and not two (each compilation costs more than the run).
-    @jax.jit
+    # and not two (each compilation costs more than the run), compiled for one run (jit_once).
+    @jit_once
     def error(x0):
         analytic = jax.jacrev(g)(x0)
         basis = jnp.eye(x0.size, dtype=jnp.float64) * eps
@@ -185,20 +185,24 @@ def check_layer(
     assert jax.tree.structure(new_state) == jax.tree.structure(state), f"{module.name}: state structure changed"
     for a, b in zip(jax.tree.leaves(new_state), jax.tree.leaves(state)):
         assert (a.shape, a.dtype) == (b.shape, b.dtype), f"{module.name}: state leaf changed shape or dtype"
-    # 3. jit = eager (the only eager call: everything below is compiled, which is much faster)
-    run = jax.jit(lambda p, s, x: apply(p, s, x))
-    y_jit, _ = run(params, state, x)
+    # 3-6 compile as one function, for two runs (jit_once): eval, vmap over examples, train.
+    key = jax.random.key(3) if train_rng else None
+    per_example = jax.vmap(lambda xi: apply(params, state, xi)[0])
+
+    @jit_once
+    def every_mode(p, s, x, k):
+        return apply(p, s, x), per_example(x) if batched else None, apply(p, s, x, rng=k, train=True)
+
+    (y_jit, _), y_vmap, (_, st) = every_mode(params, state, x, key)
+    # 3. jit = eager (the only eager call: everything else is compiled, which is much faster)
     assert _allclose(y, y_jit, 1e-6, 1e-6), f"{module.name}: jit differs from eager"
     # 4. eval deterministic, no key needed
-    y2, _ = run(params, state, x)
+    (y2, _), _, _ = every_mode(params, state, x, key)
     assert _allclose(y_jit, y2, 0, 0), f"{module.name}: eval mode is not deterministic"
     # 5. vmap = batched
     if batched:
-        y_vmap = jax.jit(jax.vmap(lambda xi: apply(params, state, xi)[0]))(x)
         assert _allclose(y, y_vmap, 1e-6, 1e-6), f"{module.name}: vmap over examples differs from the batched call"
     # 6. train mode runs and keeps the state structure
-    key = jax.random.key(3) if train_rng else None
-    yt, st = jax.jit(lambda p, s, x, k: apply(p, s, x, rng=k, train=True))(params, state, x, key)
     assert jax.tree.structure(st) == jax.tree.structure(state), f"{module.name}: train-mode state structure changed"
     # 7. finite differences, in float64 (index-input layers init float32 params)
     if grads:
@@ -275,9 +279,9 @@ def _compiled(forms: dict[str, Criterion], input: Any, target: Any, batched: boo
         return {k: c(x, t) for k, c in forms.items()}
 
     if not batched:
-        return jax.jit(every_form)(input, target), None
+        return jit_once(every_form)(input, target), None
     per_example = jax.vmap(every_form, in_axes=(0, _example_axes(target)))
-    return jax.jit(lambda x, t: (every_form(x, t), per_example(x, t)))(input, target)
+    return jit_once(lambda x, t: (every_form(x, t), per_example(x, t)))(input, target)
 
 
 def _check_vmap(forms: dict[str, Criterion], per: dict[str, Any], eager: dict[str, Any], n: int) -> None:

@@ -89,3 +89,15 @@ def test_the_winograd_table_has_every_form_and_writes_its_files(tmp_path):
     assert forms <= set(out["rows"][0]["median_ms"])
     assert all(r["rel_error"]["weight grad F(4,3)"] < 1e-4 for r in out["rows"])
     assert "| 16→16 (2, 32²) |" in (tmp_path / "smoke.md").read_text()
+
+
+def test_the_init_time_table_compares_both_settings_and_restores_the_options(tmp_path):
+    init_time = pytest.importorskip("bench.init_time")
+    from fnn.core import _module
+
+    before = dict(_module.ONCE_COMPILER_OPTIONS)
+    out = init_time.main(["--rounds", "1", "--models", "MLP", "--out", str(tmp_path), "--tag", "smoke"])
+    assert [r["model"] for r in out["rows"]] == ["MLP"]
+    assert set(out["rows"][0]["median_s"]) == {"XLA default", "jit_once"} and out["rows"][0]["bit_identical"]
+    assert before == _module.ONCE_COMPILER_OPTIONS
+    assert "| MLP |" in (tmp_path / "smoke.md").read_text()

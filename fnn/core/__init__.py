@@ -37,6 +37,7 @@ from fnn.core._module import apply_child as apply_child
 from fnn.core._module import apply_hook as apply_hook
 from fnn.core._module import current_path as current_path
 from fnn.core._module import init_child as init_child
+from fnn.core._module import jit_once as jit_once
 from fnn.core._module import recording as recording
 from fnn.core._node import Node as Node
 from fnn.core._shapes import SENTINELS as SENTINELS

@@ -27,11 +27,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fnn.core._node import Node, call_module
@@ -299,13 +301,49 @@ class StatefulPair:
         return iter((self.init, self.apply))
 
 
+# XLA options on CPU for a program that runs once or twice (see jit_once): ResNet-20's init 5.6-6.9 ->
+# 2.7-3.6 s, LeNet-5's 2.2-2.4 -> 1.1-1.3 s, one Conv2d's 0.7-0.9 -> 0.26 s (bench/README.md, round 2,
+# sixth pass).
+ONCE_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def jit_once(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``jax.jit(fn)`` for a program that runs once or twice, where compiling costs more than running.
+
+    On CPU it compiles at LLVM optimisation level 1 (:data:`ONCE_COMPILER_OPTIONS`): XLA:CPU takes
+    0.6-1 s at its default level to compile the threefry hash of one multi-dim ``jax.random`` array,
+    0.1-0.2 s at level 1, and a 16M-element uniform runs as fast at both. The random bits and the
+    uniform and normal draws are the same at both levels; a float reduction may round differently in
+    its last bit. Called inside a ``jit`` trace (options are for top-level programs only), and on
+    other platforms, it is ``jax.jit(fn)``.
+
+    >>> import jax
+    >>> jit_once(lambda k: jax.random.uniform(k, (2,)))(jax.random.key(0)).shape
+    (2,)
+    """
+    plain = jax.jit(fn)
+    if jax.default_backend() != "cpu":
+        return plain
+    once = jax.jit(fn, compiler_options=ONCE_COMPILER_OPTIONS)
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        staged = isinstance(jnp.zeros(()), jax.core.Tracer)  # inside a jit or eval_shape trace
+        return (plain if staged else once)(*args, **kwargs)
+
+    return call
+
+
 class _InitProgram:
     """One model's init for one input shape and dtype, jitted: ``run(rng) -> (params, state)``.
 
     One compiled program for the whole init, because eager random ops would compile one small
-    kernel per op and shape, which dominates init time for real models. Compiling it costs 0.3-4 s
-    on a CPU (LeNet to ResNet-20), so the program is kept (:func:`_init_program`). It holds the model
-    weakly: the cache entry lives exactly as long as the model.
+    kernel per op and shape, which dominates init time for real models. The program is kept
+    (:func:`_init_program`); it holds the model weakly: the cache entry lives exactly as long as
+    the model.
+
+    It runs once per seed, so it compiles by :func:`jit_once` (on CPU at LLVM optimisation level 1,
+    which makes the threefry hash of ``jax.random`` 4-6x faster to compile).
     """
 
     def __init__(self, module: Module, shape: ShapeTree, dtype: Any):
@@ -315,7 +353,7 @@ class _InitProgram:
             self.out_shape, _, params, state = module_ref().init_fn(key, shape, dtype)  # set at trace time
             return params, state
 
-        self.run = jax.jit(run)
+        self.run = jit_once(run)
 
 
 _INIT_PROGRAMS: weakref.WeakKeyDictionary[Module, dict] = weakref.WeakKeyDictionary()

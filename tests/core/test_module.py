@@ -252,6 +252,44 @@ def test_a_failed_init_is_not_cached():
     assert model.init(jax.random.key(0), (-1, 3))[0] == (-1, 2)
 
 
+def test_jit_once_draws_the_same_random_numbers_as_jax_jit():
+    # jit_once compiles at a lower LLVM level on CPU; the threefry bits and the draws are integer and
+    # elementwise work, which that level does not change.
+    def draws(key):
+        return (jax.random.bits(key, (5, 3, 3, 3)), jax.random.uniform(key, (16, 3, 3, 3), minval=-0.2, maxval=0.2),
+                jax.random.normal(key, (7, 11), jnp.float64), jax.random.truncated_normal(key, -2.0, 2.0, (4, 9)))
+
+    once, default = fnn.core.jit_once(draws)(jax.random.key(5)), jax.jit(draws)(jax.random.key(5))
+    jax.tree.map(np.testing.assert_array_equal, once, default)
+
+
+def test_jit_once_works_inside_jit_vmap_and_eval_shape():
+    # compiler options are for top-level programs: inside a trace jit_once is a plain jit
+    draw = fnn.core.jit_once(lambda k: jax.random.uniform(k, (3, 2)))
+    keys = jax.random.split(jax.random.key(1), 4)
+    expected = jnp.stack([jax.random.uniform(k, (3, 2)) for k in keys])
+    np.testing.assert_array_equal(jax.jit(jax.vmap(draw))(keys), expected)
+    np.testing.assert_array_equal(jax.vmap(draw)(keys), expected)
+    assert jax.eval_shape(draw, keys[0]).shape == (3, 2)
+
+
+def test_a_model_inits_inside_jit_and_vmap():
+    model = fnn.Sequential(fnn.Linear(4, 3), fnn.Tanh())
+    init = lambda k: model.stateful.init(k, (-1, 4))[1]
+    direct = init(jax.random.key(0))
+    jax.tree.map(np.testing.assert_array_equal, jax.jit(init)(jax.random.key(0)), direct)
+    ensemble = jax.vmap(init)(jax.random.split(jax.random.key(0), 3))
+    assert ensemble[0]["weight"].shape == (3, 3, 4)
+
+
+def test_a_models_init_equals_its_layers_draws_under_jax_jit():
+    # The init program (jit_once) gives what the initialisers give under a plain jax.jit.
+    model = fnn.Sequential(fnn.SpatialConvolution(3, 8, 3, 3), fnn.ReLU(), fnn.View(288), fnn.Linear(288, 10))
+    _, params, _ = model.stateful.init(jax.random.key(2), (-1, 3, 8, 8))
+    plain = jax.jit(lambda k: model.init_fn(k, (-1, 3, 8, 8), None)[2])(jax.random.key(2))
+    jax.tree.map(np.testing.assert_array_equal, params, plain)
+
+
 # --------------------------------------------------------------------------- errors
 
 
