@@ -15,6 +15,7 @@ convolution, but on XLA:CPU the batched GEMMs are memory bound at 16-64 channels
 Per shape, medians in ms, one process, interleaved rounds:
 
 * forward: XLA's convolution, F(2, 3), F(4, 3), PyTorch eager;
+* input gradient: XLA's (what fnn uses), PyTorch eager;
 * weight gradient: XLA's, fnn's chunked one (``fnn.kernels.conv2d_chunked``), F(4, 3) in the
   Winograd domain (``Gᵀ [Σ_tiles Vᵀ (A dY Aᵀ)] G``, the input transform recomputed), PyTorch eager;
 * the largest error of the F(4, 3) forms against XLA, relative to the largest magnitude.
@@ -136,6 +137,10 @@ def _weight_grad(conv: Callable) -> Callable:
     return jax.jit(lambda x, w, dy: jax.vjp(lambda w: conv(x, w), w)[1](dy)[0])
 
 
+def _input_grad(conv: Callable) -> Callable:
+    return jax.jit(lambda x, w, dy: jax.vjp(lambda x: conv(x, w), x)[1](dy)[0])
+
+
 def _rel_err(a: jax.Array, b: jax.Array) -> float:
     return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
 
@@ -159,6 +164,7 @@ def _torch_runners(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> dict[str, Ca
         return run
 
     return {"forward PyTorch": no_grad(lambda: torch.nn.functional.conv2d(tx, tw, padding=1)),
+            "input grad PyTorch": no_grad(lambda: backward([True, False, False])),
             "weight grad PyTorch": no_grad(lambda: backward([False, True, False]))}  # fmt: skip
 
 
@@ -174,6 +180,7 @@ def measure_layers(rounds: int, batch: int, log: Callable) -> list[dict]:
         jitted = {"forward XLA": (jax.jit(_xla), (jx, jw)),
                   "forward F(2,3)": (jax.jit(functools.partial(winograd_conv, f=F23)), (jx, jw)),
                   "forward F(4,3)": (jax.jit(functools.partial(winograd_conv, f=F43)), (jx, jw)),
+                  "input grad XLA": (_input_grad(_xla), (jx, jw, jdy)),
                   "weight grad XLA": (_weight_grad(_xla), (jx, jw, jdy)),
                   "weight grad chunked": (_weight_grad(_chunked), (jx, jw, jdy)),
                   "weight grad F(4,3)": (f43_weight_grad, (jx, jdy))}  # fmt: skip
