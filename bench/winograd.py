@@ -1,7 +1,8 @@
 """Winograd convolutions on XLA:CPU: measured against XLA's own and fnn's chunked form, and not kept.
 
     python -m bench.winograd                  # the three 3×3 stride-1 shapes of ResNet-20 (~1 min)
-    python -m bench.winograd --network 9      # and ResNet-20's step with a Winograd weight gradient (~3 min)
+    python -m bench.winograd --network 9 --network-channels 32 64   # and ResNet-20's step with a
+                                                                    # Winograd weight gradient (~4 min)
 
 The issue that asked for faster CPU convolutions named Winograd-style GEMMs as a candidate. This
 script is the record of that measurement (``bench/README.md``, round 2, sixth pass). A 3×3 stride-1
@@ -17,13 +18,15 @@ Per shape, medians in ms, one process, interleaved rounds:
 * forward: XLA's convolution, F(2, 3), F(4, 3), PyTorch eager;
 * input gradient: XLA's (what fnn uses), PyTorch eager;
 * weight gradient: XLA's, fnn's chunked one (``fnn.kernels.conv2d_chunked``), F(4, 3) in the
-  Winograd domain (``Gᵀ [Σ_tiles Vᵀ (A dY Aᵀ)] G``, the input transform recomputed), PyTorch eager;
+  Winograd domain (``Gᵀ [Σ_tiles Vᵀ (A dY Aᵀ)] G``, the input transform recomputed), the GEMM forms
+  (im2col and one GEMM, the same per chunk of 16 images, nine GEMMs one per tap), PyTorch eager;
 * the largest error of the F(4, 3) forms against XLA, relative to the largest magnitude.
 
 ``--network R``: ResNet-20's fnn train step with the chunked weight gradient (the default) against
-the same step whose 3×3 stride-1 convolutions of ≥ 32 channels take the F(4, 3) weight gradient,
-``R`` alternating rounds of 3 steps. The Winograd rule is installed on ``fnn.kernels``' custom JVP
-only while the second step is traced, then the library's own rule is put back.
+the same step whose 3×3 stride-1 convolutions of ≥ C channels take the F(4, 3) weight gradient, one
+variant per ``--network-channels C`` (default 32), ``R`` alternating rounds of 3 steps. The Winograd
+rule is installed on ``fnn.kernels``' custom JVP only while its step is traced, then the library's
+own rule is put back.
 Writes ``bench/results/winograd.{json,md}``.
 """
 
@@ -40,7 +43,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from bench.common import alternating_medians, write_results
 
@@ -124,13 +126,37 @@ def winograd_weight_grad(x: jax.Array, dy: jax.Array, f: dict) -> jax.Array:
 
 
 def _xla(x: jax.Array, w: jax.Array) -> jax.Array:
-    return lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=DN)
+    from fnn.kernels._chunked import _xla as nhwc_conv  # fnn's own NHWC/HWIO convolution
+
+    return nhwc_conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
 
 
 def _chunked(x: jax.Array, w: jax.Array) -> jax.Array:
     from fnn.kernels._chunked import CHUNK, _conv
 
     return _conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, CHUNK)
+
+
+def _patches(x: jax.Array) -> list[jax.Array]:
+    """The nine shifted views of ``x`` (padding 1) that meet the nine taps of a 3×3 kernel."""
+    h, w = x.shape[1:3]
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return [xp[:, i : i + h, j : j + w] for i in range(3) for j in range(3)]
+
+
+def im2col_weight_grad(x: jax.Array, dy: jax.Array, chunk: int | None = None) -> jax.Array:
+    """The weight gradient as one GEMM of the im2col patches (``(B·H·W) × 9C``) and ``dy``, per ``chunk`` images."""
+    b, c = x.shape[0], x.shape[3]
+    step = chunk or b
+    dw = sum(jnp.einsum("nhwk,nhwo->ko", jnp.concatenate(_patches(x[i : i + step]), axis=-1), dy[i : i + step])
+             for i in range(0, b, step))  # fmt: skip
+    return dw.reshape(3, 3, c, -1)
+
+
+def taps_weight_grad(x: jax.Array, dy: jax.Array) -> jax.Array:
+    """The weight gradient as nine GEMMs, one per tap: ``Σ_{n,h,w} x[n, h+i, w+j]ᵀ dy[n, h, w]``."""
+    c = x.shape[3]
+    return jnp.stack([jnp.einsum("nhwc,nhwo->co", p, dy) for p in _patches(x)]).reshape(3, 3, c, -1)
 
 
 def _weight_grad(conv: Callable) -> Callable:
@@ -177,13 +203,17 @@ def measure_layers(rounds: int, batch: int, log: Callable) -> list[dict]:
         dy = rng.standard_normal((batch, h, h, c), np.float32)
         jx, jw, jdy = (jnp.asarray(a) for a in (x, w, dy))
         f43_weight_grad = jax.jit(functools.partial(winograd_weight_grad, f=F43))
+        im2col_chunks = jax.jit(functools.partial(im2col_weight_grad, chunk=16))
         jitted = {"forward XLA": (jax.jit(_xla), (jx, jw)),
                   "forward F(2,3)": (jax.jit(functools.partial(winograd_conv, f=F23)), (jx, jw)),
                   "forward F(4,3)": (jax.jit(functools.partial(winograd_conv, f=F43)), (jx, jw)),
                   "input grad XLA": (_input_grad(_xla), (jx, jw, jdy)),
                   "weight grad XLA": (_weight_grad(_xla), (jx, jw, jdy)),
                   "weight grad chunked": (_weight_grad(_chunked), (jx, jw, jdy)),
-                  "weight grad F(4,3)": (f43_weight_grad, (jx, jdy))}  # fmt: skip
+                  "weight grad F(4,3)": (f43_weight_grad, (jx, jdy)),
+                  "weight grad im2col": (jax.jit(im2col_weight_grad), (jx, jdy)),
+                  "weight grad im2col, chunks of 16": (im2col_chunks, (jx, jdy)),
+                  "weight grad 9 tap GEMMs": (jax.jit(taps_weight_grad), (jx, jdy))}  # fmt: skip
         values = {k: jax.block_until_ready(fn(*args)) for k, (fn, args) in jitted.items()}
         runners = {k: (lambda fn=fn, args=args: jax.block_until_ready(fn(*args))) for k, (fn, args) in jitted.items()}
         for k, run in _torch_runners(x, w, dy).items():
@@ -197,17 +227,17 @@ def measure_layers(rounds: int, batch: int, log: Callable) -> list[dict]:
     return rows
 
 
-def _winograd_jvp(stride: Any, padding: Any, dilation: Any, groups: int, chunk: int, primals: tuple,
-                  tangents: tuple) -> tuple:
-    """fnn's chunked JVP rule, except that a 3×3 stride-1 convolution of ≥ 32 channels writes its tangent
-    in ``w`` (whose transpose is the weight gradient) as F(4, 3) of ``x``."""
+def _winograd_jvp(min_channels: int, stride: Any, padding: Any, dilation: Any, groups: int, chunk: int,
+                  primals: tuple, tangents: tuple) -> tuple:
+    """fnn's chunked JVP rule, except that a 3×3 stride-1 convolution of ≥ ``min_channels`` channels writes
+    its tangent in ``w`` (whose transpose is the weight gradient) as F(4, 3) of ``x``."""
     from jax.custom_derivatives import SymbolicZero
 
     from fnn.kernels import _chunked
 
     (x, w), (tx, tw) = primals, tangents
     eligible = (stride, padding, dilation, groups) == ((1, 1), ((1, 1), (1, 1)), (1, 1), 1) and w.shape[:2] == (3, 3)
-    if isinstance(tw, SymbolicZero) or not eligible or x.shape[3] < 32:
+    if isinstance(tw, SymbolicZero) or not eligible or x.shape[3] < min_channels:
         return _chunked._conv_jvp(stride, padding, dilation, groups, chunk, primals, tangents)
     y, tangent = _chunked._conv_jvp(stride, padding, dilation, groups, chunk, primals,
                                     (tx, SymbolicZero(jax.typeof(w))))  # fmt: skip
@@ -216,7 +246,7 @@ def _winograd_jvp(stride: Any, padding: Any, dilation: Any, groups: int, chunk: 
     return y, tangent + by_w
 
 
-def measure_network(rounds: int, log: Callable) -> dict[str, float]:
+def measure_network(rounds: int, log: Callable, min_channels: Sequence[int] = (32,)) -> dict[str, float]:
     from bench.models_cnn import fnn_cnn_step
     from fnn.kernels import _chunked
 
@@ -225,7 +255,9 @@ def measure_network(rounds: int, log: Callable) -> dict[str, float]:
     y = jnp.asarray(rng.integers(0, 10, 128))
     key = jax.random.key(1)
     steps = {}
-    for name, rule in [("chunked weight gradient", _chunked._conv_jvp), ("F(4,3) weight gradient", _winograd_jvp)]:
+    rules = [("chunked weight gradient", _chunked._conv_jvp)]
+    rules += [(f"F(4,3) weight gradient from {c} channels", functools.partial(_winograd_jvp, c)) for c in min_channels]
+    for name, rule in rules:
         _chunked._conv.defjvp(rule, symbolic_zeros=True)
         try:
             step, state = fnn_cnn_step("resnet20")
@@ -266,6 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--network", type=int, default=0, metavar="R", help="also time ResNet-20's step, R rounds")
+    ap.add_argument("--network-channels", type=int, nargs="+", default=[32], metavar="C",
+                    help="one network variant per C: the F(4,3) weight gradient from C channels up (default: 32)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--tag", default="winograd")
     a = ap.parse_args(argv)
@@ -277,10 +311,10 @@ def main(argv: list[str] | None = None) -> dict:
     md = (f"Medians of {a.rounds} interleaved rounds, ms; 3×3 stride-1 convolutions, NHWC, float32.\n\n"
           f"{table(rows)}\n")  # fmt: skip
     if a.network:
-        out["resnet20_step_ms"] = net = measure_network(a.network, log)
-        (base, wino) = net.values()
+        out["resnet20_step_ms"] = net = measure_network(a.network, log, a.network_channels)
+        base = next(iter(net.values()))
         md += (f"\nResNet-20 train step, {a.network} alternating rounds of 3 steps: "
-               + ", ".join(f"{k} {v:.1f} ms" for k, v in net.items()) + f" ({wino / base:.3f}×).\n")  # fmt: skip
+               + ", ".join(f"{k} {v:.1f} ms ({v / base:.3f}×)" for k, v in net.items()) + ".\n")  # fmt: skip
     out["load_end"], out["seconds"] = os.getloadavg()[0], time.perf_counter() - t0
     md += f"\nLoad average {out['load_start']:.1f} at start, {out['load_end']:.1f} at end.\n"
     write_results(a.out, a.tag, out, md)

@@ -81,11 +81,27 @@ def test_the_winograd_forms_compute_the_convolution_and_its_weight_gradient(form
     np.testing.assert_allclose(winograd.winograd_weight_grad(x, dy, f), expected, rtol=1e-10, atol=1e-10)
 
 
+def test_the_gemm_forms_compute_the_weight_gradient():
+    winograd = pytest.importorskip("bench.winograd")
+    import jax
+    import numpy as np
+    from jax import lax
+
+    rng = np.random.default_rng(1)
+    x, k, dy = rng.standard_normal((5, 6, 7, 3)), rng.standard_normal((3, 3, 3, 4)), rng.standard_normal((5, 6, 7, 4))
+    conv = lambda k: lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=winograd.DN)
+    expected = jax.vjp(conv, k)[1](dy)[0]
+    for got in (winograd.im2col_weight_grad(x, dy), winograd.im2col_weight_grad(x, dy, chunk=2),
+                winograd.taps_weight_grad(x, dy)):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
 def test_the_winograd_table_has_every_form_and_writes_its_files(tmp_path):
     winograd = pytest.importorskip("bench.winograd")
     out = winograd.main(["--rounds", "1", "--batch", "2", "--out", str(tmp_path), "--tag", "smoke"])
     assert [r["shape"] for r in out["rows"]] == ["16→16", "32→32", "64→64"]
-    forms = {"forward XLA", "forward F(4,3)", "weight grad chunked", "weight grad F(4,3)"}
+    forms = {"forward XLA", "forward F(4,3)", "weight grad chunked", "weight grad F(4,3)", "weight grad im2col",
+             "weight grad im2col, chunks of 16", "weight grad 9 tap GEMMs"}
     assert forms <= set(out["rows"][0]["median_ms"])
     assert all(r["rel_error"]["weight grad F(4,3)"] < 1e-4 for r in out["rows"])
     assert "| 16→16 (2, 32²) |" in (tmp_path / "smoke.md").read_text()
@@ -101,3 +117,5 @@ def test_the_init_time_table_compares_both_settings_and_restores_the_options(tmp
     assert set(out["rows"][0]["median_s"]) == {"XLA default", "jit_once"} and out["rows"][0]["bit_identical"]
     assert before == _module.ONCE_COMPILER_OPTIONS
     assert "| MLP |" in (tmp_path / "smoke.md").read_text()
+    assert [d["shape"] for d in out["draws"]] == [[16, 3, 3, 3], [64, 64, 3, 3], [4096, 4096]]
+    assert all(d["bit_identical"] and set(d["run_s"]) == {"XLA default", "jit_once"} for d in out["draws"])

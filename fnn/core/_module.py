@@ -301,9 +301,8 @@ class StatefulPair:
         return iter((self.init, self.apply))
 
 
-# XLA options on CPU for a program that runs once or twice (see jit_once): ResNet-20's init 5.6-6.9 ->
-# 2.7-3.6 s, LeNet-5's 2.2-2.4 -> 1.1-1.3 s, one Conv2d's 0.7-0.9 -> 0.26 s (bench/README.md, round 2,
-# sixth pass).
+# XLA options on CPU for a program that runs once or twice (see jit_once): ResNet-20's first init 5.6 ->
+# 2.8 s, LeNet-5's 2.2 -> 1.1 s (`python -m bench.init_time`; bench/README.md, round 2, sixth pass).
 ONCE_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
@@ -311,10 +310,11 @@ def jit_once(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``jax.jit(fn)`` for a program that runs once or twice, where compiling costs more than running.
 
     On CPU it compiles at LLVM optimisation level 1 (:data:`ONCE_COMPILER_OPTIONS`): XLA:CPU takes
-    0.6-1 s at its default level to compile the threefry hash of one multi-dim ``jax.random`` array,
-    0.1-0.2 s at level 1, and a 16M-element uniform runs as fast at both. The random bits and the
-    uniform and normal draws are the same at both levels; a float reduction may round differently in
-    its last bit. Called inside a ``jit`` trace (options are for top-level programs only), and on
+    about 0.7 s at its default level to compile the threefry hash of a conv weight's ``jax.random``
+    draw, about 0.18 s at level 1, and runs a 16M-element draw 1.18x slower (``python -m
+    bench.init_time``), a cost a program run once pays once. The random bits and the uniform and
+    normal draws are the same at both levels; a float reduction may round differently in its last
+    bit. Called inside a ``jit`` trace (options are for top-level programs only), and on
     other platforms, it is ``jax.jit(fn)``.
 
     >>> import jax
@@ -343,7 +343,7 @@ class _InitProgram:
     the model.
 
     It runs once per seed, so it compiles by :func:`jit_once` (on CPU at LLVM optimisation level 1,
-    which makes the threefry hash of ``jax.random`` 4-6x faster to compile).
+    which compiles the threefry hash of ``jax.random`` 3.6-4.1x faster).
     """
 
     def __init__(self, module: Module, shape: ShapeTree, dtype: Any):
