@@ -45,17 +45,17 @@ def _models() -> dict[str, tuple[Callable[[], Any], tuple]]:
 
 @contextlib.contextmanager
 def _compiler_options(options: dict) -> Iterator[None]:
-    """``fnn.core._module.ONCE_COMPILER_OPTIONS`` set to ``options`` inside the block (restored after)."""
-    from fnn.core import _module
+    """``fnn.core._compile.ONCE_COMPILER_OPTIONS`` set to ``options`` inside the block (restored after)."""
+    from fnn.core import _compile
 
-    saved = dict(_module.ONCE_COMPILER_OPTIONS)
-    _module.ONCE_COMPILER_OPTIONS.clear()
-    _module.ONCE_COMPILER_OPTIONS.update(options)
+    saved = dict(_compile.ONCE_COMPILER_OPTIONS)
+    _compile.ONCE_COMPILER_OPTIONS.clear()
+    _compile.ONCE_COMPILER_OPTIONS.update(options)
     try:
         yield
     finally:
-        _module.ONCE_COMPILER_OPTIONS.clear()
-        _module.ONCE_COMPILER_OPTIONS.update(saved)
+        _compile.ONCE_COMPILER_OPTIONS.clear()
+        _compile.ONCE_COMPILER_OPTIONS.update(saved)
 
 
 def _init_seconds(make: Callable[[], Any], shape: tuple, options: dict) -> tuple[float, list[np.ndarray]]:
@@ -82,9 +82,9 @@ def _draw_seconds(shape: tuple, options: dict) -> tuple[float, float, np.ndarray
 
 def measure_draws(rounds: int, log: Callable) -> list[dict]:
     """One draw of a conv weight's shape (compile time) and of 4096² (run time), under both settings."""
-    from fnn.core import _module
+    from fnn.core import _compile
 
-    settings = {"XLA default": {}, "jit_once": dict(_module.ONCE_COMPILER_OPTIONS)}
+    settings = {"XLA default": {}, "jit_once": dict(_compile.ONCE_COMPILER_OPTIONS)}
     rows = []
     for shape in [(16, 3, 3, 3), (64, 64, 3, 3), (4096, 4096)]:
         first: dict[str, list[float]] = {k: [] for k in settings}
@@ -105,9 +105,9 @@ def measure_draws(rounds: int, log: Callable) -> list[dict]:
 
 
 def measure(rounds: int, log: Callable, models: list[str] | None = None) -> list[dict]:
-    from fnn.core import _module
+    from fnn.core import _compile
 
-    settings = {"XLA default": {}, "jit_once": dict(_module.ONCE_COMPILER_OPTIONS)}
+    settings = {"XLA default": {}, "jit_once": dict(_compile.ONCE_COMPILER_OPTIONS)}
     _init_seconds(lambda: _models()["MLP"][0](), (-1, 784), {})  # JAX's own first-call costs
     rows = []
     for name, (make, shape) in _models().items():

@@ -109,13 +109,41 @@ def test_the_winograd_table_has_every_form_and_writes_its_files(tmp_path):
 
 def test_the_init_time_table_compares_both_settings_and_restores_the_options(tmp_path):
     init_time = pytest.importorskip("bench.init_time")
-    from fnn.core import _module
+    from fnn.core import _compile
 
-    before = dict(_module.ONCE_COMPILER_OPTIONS)
+    before = dict(_compile.ONCE_COMPILER_OPTIONS)
     out = init_time.main(["--rounds", "1", "--models", "MLP", "--out", str(tmp_path), "--tag", "smoke"])
     assert [r["model"] for r in out["rows"]] == ["MLP"]
     assert set(out["rows"][0]["median_s"]) == {"XLA default", "jit_once"} and out["rows"][0]["bit_identical"]
-    assert before == _module.ONCE_COMPILER_OPTIONS
+    assert before == _compile.ONCE_COMPILER_OPTIONS
     assert "| MLP |" in (tmp_path / "smoke.md").read_text()
     assert [d["shape"] for d in out["draws"]] == [[16, 3, 3, 3], [64, 64, 3, 3], [4096, 4096]]
     assert all(d["bit_identical"] and set(d["run_s"]) == {"XLA default", "jit_once"} for d in out["draws"])
+
+
+def test_the_eigen_option_takes_convolutions_off_ynnpack_and_keeps_their_values():
+    conv_threads = pytest.importorskip("bench.conv_threads")
+    import jax
+    import numpy as np
+    from jax import lax
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("an XLA:CPU option")
+    x, w = jax.random.normal(jax.random.key(0), (2, 4, 4, 32)), jax.random.normal(jax.random.key(1), (3, 3, 32, 32))
+    nhwc = ("NHWC", "HWIO", "NHWC")
+    conv = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=nhwc)
+    lowered = jax.jit(conv).lower(x, w)
+    default, eigen = lowered.compile(), lowered.compile(conv_threads.EIGEN_CONVOLUTIONS)
+    assert "ynn_fusion" in default.as_text() and "ynn_fusion" not in eigen.as_text()
+    np.testing.assert_allclose(eigen(x, w), default(x, w), rtol=1e-5, atol=1e-4)
+
+
+def test_the_conv_threads_table_has_every_kind_on_both_core_counts():
+    conv_threads = pytest.importorskip("bench.conv_threads")
+    times = conv_threads.layer_times((32, 32, 4), batch=2, rounds=1)
+    assert set(times) == set(conv_threads.KINDS) and all(t > 0 for t in times.values())
+    md = conv_threads.layer_table({"1": {"32x32x4": times}, "2": {"32x32x4": times}})
+    assert md.count("(1.00×)") == len(conv_threads.KINDS) and "| 32 → 32 at 4² |" in md
+    net = {"vgg": {"XLA": {"wall_ms": 2.0, "cpu_ms": 3.0, "cores": 1.5},
+                   "Eigen": {"wall_ms": 1.0, "cpu_ms": 2.0, "cores": 2.0}}}
+    assert "| vgg | 2.0 / 3.0, 1.50 | 1.0 / 2.0, 2.00 | 0.500 |" in conv_threads.network_table(net)

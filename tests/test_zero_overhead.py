@@ -128,7 +128,10 @@ def compiled_pair(model: fnn.Module, in_shape: tuple[int, ...]) -> tuple[str, st
     flat = [p for p in params if p != ()]  # the same arrays, without the layers that hold none
     with jax.numpy_dtype_promotion("standard"):
         opt_state = opt.init(flat)
-    theirs = reference_step(criterion, opt).lower(flat, (), opt_state, x, y, key).compile().as_text()
+    # fnn's step compiles with fnn.core.jit_step's XLA options (on CPU: convolutions on Eigen); the
+    # hand-written one gets the same options, so that the two programs compare kernel for kernel.
+    options = fnn.core.cpu_compiler_options(fnn.core.STEP_COMPILER_OPTIONS)
+    theirs = reference_step(criterion, opt).lower(flat, (), opt_state, x, y, key).compile(options).as_text()
     return ours, theirs
 
 

@@ -10,6 +10,8 @@ Everything a layer is written with lives here, and nothing here imports a layer:
 * ``_args.py``: the one set of constructor argument checks.
 * ``_init.py``: initialisers (``Initializer``, torch7's defaults).
 * :class:`Node` (``_node.py``): calling a Module on graph nodes builds a graph (``fnn.gModule``).
+* :func:`jit_once`, :func:`jit_step` (``_compile.py``): top-level programs compiled with XLA:CPU
+  options, for a program that runs once (an init) and one that runs many times (a train step).
 
 A new layer is usually ten lines::
 
@@ -24,6 +26,12 @@ A new layer is usually ten lines::
     Array([3., 3.], dtype=float32)
 """
 
+from fnn.core._compile import ONCE_COMPILER_OPTIONS as ONCE_COMPILER_OPTIONS
+from fnn.core._compile import STEP_COMPILER_OPTIONS as STEP_COMPILER_OPTIONS
+from fnn.core._compile import OptionedJit as OptionedJit
+from fnn.core._compile import cpu_compiler_options as cpu_compiler_options
+from fnn.core._compile import jit_once as jit_once
+from fnn.core._compile import jit_step as jit_step
 from fnn.core._init import Initializer as Initializer
 from fnn.core._init import normal as normal
 from fnn.core._init import uniform as uniform
@@ -37,7 +45,6 @@ from fnn.core._module import apply_child as apply_child
 from fnn.core._module import apply_hook as apply_hook
 from fnn.core._module import current_path as current_path
 from fnn.core._module import init_child as init_child
-from fnn.core._module import jit_once as jit_once
 from fnn.core._module import recording as recording
 from fnn.core._node import Node as Node
 from fnn.core._shapes import SENTINELS as SENTINELS

@@ -27,15 +27,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import functools
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from fnn.core._compile import ONCE_COMPILER_OPTIONS as ONCE_COMPILER_OPTIONS  # noqa: F401 (bench.init_time)
+from fnn.core._compile import jit_once
 from fnn.core._node import Node, call_module
 from fnn.core._shapes import Array, Params, ShapeTree, State, as_input, normalize_shape
 from fnn.errors import FnnError, StatefulModelError, UsageError
@@ -299,39 +299,6 @@ class StatefulPair:
 
     def __iter__(self) -> Iterator[Callable[..., Any]]:
         return iter((self.init, self.apply))
-
-
-# XLA options on CPU for a program that runs once or twice (see jit_once): ResNet-20's first init 5.6 ->
-# 2.8 s, LeNet-5's 2.2 -> 1.1 s (`python -m bench.init_time`; bench/README.md, round 2, sixth pass).
-ONCE_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
-
-
-def jit_once(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``jax.jit(fn)`` for a program that runs once or twice, where compiling costs more than running.
-
-    On CPU it compiles at LLVM optimisation level 1 (:data:`ONCE_COMPILER_OPTIONS`): XLA:CPU takes
-    about 0.7 s at its default level to compile the threefry hash of a conv weight's ``jax.random``
-    draw, about 0.18 s at level 1, and runs a 16M-element draw 1.18x slower (``python -m
-    bench.init_time``), a cost a program run once pays once. The random bits and the uniform and
-    normal draws are the same at both levels; a float reduction may round differently in its last
-    bit. Called inside a ``jit`` trace (options are for top-level programs only), and on
-    other platforms, it is ``jax.jit(fn)``.
-
-    >>> import jax
-    >>> jit_once(lambda k: jax.random.uniform(k, (2,)))(jax.random.key(0)).shape
-    (2,)
-    """
-    plain = jax.jit(fn)
-    if jax.default_backend() != "cpu":
-        return plain
-    once = jax.jit(fn, compiler_options=ONCE_COMPILER_OPTIONS)
-
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        staged = isinstance(jnp.zeros(()), jax.core.Tracer)  # inside a jit or eval_shape trace
-        return (plain if staged else once)(*args, **kwargs)
-
-    return call
 
 
 class _InitProgram:

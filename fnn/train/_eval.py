@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from fnn.core import Module
+from fnn.core import Module, jit_step
 from fnn.core._args import ints
 from fnn.data import Dataset, as_dataset
 from fnn.errors import ConfigError
@@ -119,7 +119,7 @@ def _eval_kernel(model: Module, criterion: Callable | None, metrics: Metrics, ba
             new[name] = sums[name] + jnp.sum(jnp.where(mask, values, jnp.zeros((), f)))
         return new
 
-    return jax.jit(kernel, donate_argnums=(5,), **({} if mesh is None else {"out_shardings": rep})), traces
+    return jit_step(kernel, donate_argnums=(5,), **({} if mesh is None else {"out_shardings": rep})), traces
 
 
 class EvalStep:

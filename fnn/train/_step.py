@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fnn.core import Module
+from fnn.core import Module, jit_step
 from fnn.train._eval import Metrics, masked_mean, take
 from fnn.train._sharding import check_mesh, constrain, step_shardings
 
@@ -81,6 +81,8 @@ def make_train_step(
       gradient step on the batch ``(x, y)`` in train mode with the key ``rng``. ``state`` is
       the model state (``model.stateful``; ``()`` leaves for a model without state). With
       ``donate=True`` the first three arguments are donated: do not reuse them after the call.
+      The step is jitted by :func:`fnn.core.jit_step`: on CPU its convolutions compile to XLA's
+      multi-threaded Eigen kernels; ``step.lower(...)`` lowers what a call runs.
 
     >>> import jax, jax.numpy as jnp, optax, fnn
     >>> model = fnn.Linear(3, 1)
@@ -100,11 +102,11 @@ def make_train_step(
 
     donate_argnums = (0, 1, 2) if donate else ()
     if mesh is None:
-        return jax.jit(step, donate_argnums=donate_argnums)
+        return jit_step(step, donate_argnums=donate_argnums)
     check_mesh("make_train_step", mesh, data_axis)
     rep, batch = step_shardings(mesh, data_axis)
-    return jax.jit(step, donate_argnums=donate_argnums, in_shardings=(rep, rep, rep, batch, batch, rep),
-                   out_shardings=rep)
+    return jit_step(step, donate_argnums=donate_argnums, in_shardings=(rep, rep, rep, batch, batch, rep),
+                    out_shardings=rep)
 
 
 def steps_per_epoch(n: int, batch_size: int, drop_last: bool = True) -> int:
@@ -184,7 +186,7 @@ def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int,
         return new_carry, gather(x_all, y_all, perm, jnp.minimum(i + 1, last_batch))  # the last step's is unused
 
     shardings = {} if mesh is None else {"out_shardings": (rep, bsh)}  # one layout: one compile
-    return gather, jax.jit(kernel, donate_argnums=(0,), **shardings), traces  # a donated batch costs two copies
+    return gather, jit_step(kernel, donate_argnums=(0,), **shardings), traces  # a donated batch costs two copies
 
 
 @functools.lru_cache(maxsize=8)
