@@ -29,6 +29,11 @@ and "Round 2"), one form per file:
 Every form is differentiated by JAX (the chunked form and the pooling through a ``custom_jvp``),
 so forward mode, reverse mode, ``vmap`` and higher derivatives work on each.
 
+Which library runs XLA's own convolutions is a compile option, not a form: XLA:CPU hands those of
+more than 16 channels to YNNPACK, which runs one of fewer than 128 input or output channels on a
+single thread. fnn's train and evaluation steps compile with :func:`fnn.core.jit_step`, whose
+options leave convolutions to XLA's multi-threaded Eigen kernels (``python -m bench.conv_threads``).
+
 fnn's ``SpatialConvolution`` family (NCHW, 2-D) calls :func:`conv2d` and its max-pooling layers
 call :func:`reduce_max`. Which form they take is chosen when a call is traced: by its ``impl=``
 argument, else by the innermost ``with fnn.kernels.implementation(...)`` block around the tracing
