@@ -4,7 +4,7 @@
 one: a jit with options called inside another trace is an error. Both functions here return a
 :class:`OptionedJit`, which compiles with the options when called at top level on CPU and is a
 plain ``jax.jit`` inside a trace (``jit``, ``vmap``, ``grad``, ``eval_shape``), on other platforms,
-and where the installed jaxlib does not accept the options (with a warning, once).
+and where the installed jaxlib does not accept the options.
 
 * :func:`jit_once` -- a program that runs once or twice (a model's init, the test kit's checks):
   :data:`ONCE_COMPILER_OPTIONS`, XLA's LLVM level 1, compiles faster.
@@ -46,15 +46,28 @@ except ImportError:  # pragma: no cover - a future jax without it
 
 @functools.cache
 def _accepted(options: tuple[tuple[str, Any], ...]) -> bool:
-    """Whether this process's XLA compiles with ``options`` (an XLA:CPU option may be renamed or removed
-    in a later jaxlib: then fnn compiles without it, and says so once)."""
+    """Whether this process's XLA compiles with ``options`` (an XLA:CPU option may be missing from an older
+    jaxlib, or renamed in a later one: then fnn compiles without it)."""
     try:
         jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(np.float32(0)).compile()
-    except Exception as e:  # noqa: BLE001 - XLA reports a rejected option as one of several error types
-        warnings.warn(f"fnn: XLA does not accept the compiler options {dict(options)} ({type(e).__name__}: "
-                      f"{str(e).splitlines()[0][:200]}); compiling without them", RuntimeWarning, stacklevel=3)
+    except Exception:  # noqa: BLE001 - XLA reports a rejected option as one of several error types
         return False
     return True
+
+
+@functools.cache
+def _check_step_options() -> None:
+    """Warns, once, where XLA:CPU runs convolutions on YNNPACK but rejects :data:`STEP_COMPILER_OPTIONS`
+    (a later jaxlib that renamed the option): fnn's steps then lose Eigen's threads. An XLA without
+    YNNPACK convolutions (jax 0.8) has nothing to take them off: no warning."""
+    if jax.default_backend() != "cpu" or cpu_compiler_options(STEP_COMPILER_OPTIONS):
+        return
+    conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x, w = np.zeros((1, 4, 4, 32), np.float32), np.zeros((3, 3, 32, 32), np.float32)
+    if "ynn_fusion" in jax.jit(conv).lower(x, w).compile().as_text():
+        warnings.warn(f"fnn: XLA:CPU runs convolutions on YNNPACK (one thread below 128 channels) but does not "
+                      f"accept {STEP_COMPILER_OPTIONS}, which would move them to its multi-threaded Eigen "
+                      "kernels: fnn's train steps compile with XLA's defaults", RuntimeWarning, stacklevel=4)
 
 
 def cpu_compiler_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -127,10 +140,12 @@ def jit_step(fn: Callable[..., Any], **jit_kwargs: Any) -> OptionedJit:
         step = fnn.core.jit_step(my_step, donate_argnums=(0, 1))
 
     Inside another trace, on other platforms, and where XLA does not accept the options, it is
-    ``jax.jit(fn, **jit_kwargs)``.
+    ``jax.jit(fn, **jit_kwargs)`` (with a warning, once, where XLA runs convolutions on YNNPACK and
+    rejects the options).
 
     >>> import jax.numpy as jnp
     >>> jit_step(lambda x: 2 * x)(jnp.ones(2))
     Array([2., 2.], dtype=float32)
     """
+    _check_step_options()
     return OptionedJit(fn, STEP_COMPILER_OPTIONS, **jit_kwargs)
