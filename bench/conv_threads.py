@@ -6,16 +6,18 @@
 **Per layer** (batch 128, NHWC/HWIO, 3×3, stride 1, padding 1, float32): the forward convolution and
 the forward pass with both gradients (``jax.vjp``), each lowered once and compiled twice: with XLA's
 defaults, which hand every convolution of more than 16 channels to YNNPACK, and with
-:data:`EIGEN_CONVOLUTIONS` (YNNPACK for dots only, so that convolutions run on XLA's Eigen kernels);
+:data:`EIGEN_CONVOLUTIONS` (fnn's step options: YNNPACK for dots and reductions only, so that
+convolutions run on XLA's Eigen kernels);
 beside them the dot of the im2col shape, ``(B·H·W × 9C) @ (9C × O)``, the same multiply-adds as a
 GEMM. Every figure is taken twice, in a child process pinned to one core and in one with all the
 cores (``os.sched_setaffinity`` before jax starts its thread pools): a kernel that runs as fast on
 one core as on two uses one thread.
 
 **Network**: the ResNet-20 and VGG-style train steps of ``bench/run.py``'s fnn row
-(``bench.models_cnn.fnn_cnn_step``) compiled both ways in one process and timed in interleaved
-rounds: wall ms per step, process CPU ms per step (``time.process_time``: both threads, spinning
-included) and the cores the step kept busy, CPU / wall.
+(``bench.models_cnn.fnn_cnn_step``), lowered as a plain jit and compiled both ways in one process,
+with PyTorch eager's step beside them where torch is installed, timed in interleaved rounds: wall ms
+per step, process CPU ms per step (``time.process_time``: both threads, spinning included) and the
+cores the step kept busy, CPU / wall.
 
 Writes ``bench/results/conv_threads.{json,md}``; the figures in ``bench/README.md`` ("Round 2,
 seventh pass") come from this script.
@@ -34,7 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench.common import write_results
+from bench.common import alternating_medians, write_results
 from fnn.core import STEP_COMPILER_OPTIONS
 
 # fnn's train-step options on CPU (fnn.core.jit_step): XLA:CPU's list of the ops YNNPACK may take (its
@@ -46,30 +48,15 @@ SHAPES = ((16, 16, 32), (32, 32, 16), (64, 64, 8), (32, 64, 16), (64, 128, 8), (
 KINDS = ("forward XLA", "forward Eigen", "fwd+bwd XLA", "fwd+bwd Eigen", "im2col dot")
 
 
-def _median_ms(fns: dict[str, Callable], args: dict[str, tuple], rounds: int) -> dict[str, float]:
-    """Median ms of one call of each function, in interleaved rounds, after one warm-up call each."""
-    import jax
-
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for k, f in fns.items():
-        jax.block_until_ready(f(*args[k]))
-    for _ in range(rounds):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            jax.block_until_ready(f(*args[k]))
-            times[k].append(time.perf_counter() - t)
-    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
-
-
 def layer_times(shape: tuple[int, int, int], batch: int, rounds: int) -> dict[str, float]:
     """``{kind: ms}`` for one layer shape ``(C, O, H)`` (see the module docstring)."""
     import jax
     import jax.numpy as jnp
-    from jax import lax
+
+    from fnn.kernels._chunked import _xla  # fnn's own NHWC/HWIO convolution: XLA's, as it is
 
     c, o, h = shape
-    conv = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
-                                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))  # fmt: skip
+    conv = lambda x, w: _xla(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
 
     def fwd_bwd(x, w):
         y, vjp = jax.vjp(conv, x, w)
@@ -84,7 +71,10 @@ def layer_times(shape: tuple[int, int, int], batch: int, rounds: int) -> dict[st
         args[f"{name} XLA"] = args[f"{name} Eigen"] = (x, w)
     fns["im2col dot"] = jax.jit(lambda a, b: a @ b)
     args["im2col dot"] = (jnp.ones((batch * h * h, 9 * c), jnp.float32), jnp.ones((9 * c, o), jnp.float32))
-    return _median_ms(fns, args, rounds)
+    runners = {k: (lambda f=f, a=args[k]: jax.block_until_ready(f(*a))) for k, f in fns.items()}
+    for run in runners.values():
+        run()  # compile and warm up
+    return alternating_medians(runners, rounds)
 
 
 def _child(cores: int, batch: int, rounds: int, path: str) -> None:
@@ -120,6 +110,7 @@ def network(models: list[str], rounds: int, log: Callable[[str], None],
 
     from bench.common import make_batch
     from bench.models_cnn import fnn_cnn_step
+    from bench.run import _version
 
     result = {}
     for model in models:
@@ -139,7 +130,7 @@ def network(models: list[str], rounds: int, log: Callable[[str], None],
                 jax.block_until_ready(loss)
 
             rows[name] = run
-        if torch and _has_torch():
+        if torch and _version("torch") is not None:
             from bench.models_torch import torch_row
 
             row = torch_row(model, xn, yn)
@@ -161,12 +152,6 @@ def network(models: list[str], rounds: int, log: Callable[[str], None],
                                 "cores": float(np.median(np.array(t["cpu"]) / np.array(t["wall"])))}
                          for name, t in times.items()}  # fmt: skip
     return result
-
-
-def _has_torch() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
 
 
 def layer_table(layers: dict[str, dict[str, dict[str, float]]]) -> str:

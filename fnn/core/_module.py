@@ -34,7 +34,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from fnn.core._compile import ONCE_COMPILER_OPTIONS as ONCE_COMPILER_OPTIONS  # noqa: F401 (bench.init_time)
 from fnn.core._compile import jit_once
 from fnn.core._node import Node, call_module
 from fnn.core._shapes import Array, Params, ShapeTree, State, as_input, normalize_shape
