@@ -147,3 +147,23 @@ def test_the_conv_threads_table_has_every_kind_on_both_core_counts():
     net = {"vgg": {"XLA": {"wall_ms": 2.0, "cpu_ms": 3.0, "cores": 1.5},
                    "Eigen": {"wall_ms": 1.0, "cpu_ms": 2.0, "cores": 2.0}}}
     assert "| vgg | 2.0 / 3.0, 1.50 | 1.0 / 2.0, 2.00 | 0.500 |" in conv_threads.network_table(net)
+
+
+def test_step_variants_switch_only_while_traced_and_tabulate():
+    step_variants = pytest.importorskip("bench.step_variants")
+    import fnn.kernels._chunked as ch
+    import fnn.layers._batch_norm as bn
+
+    rule, chunk = bn._normalize, ch.CHUNK
+    with step_variants.VARIANTS["bn-plain"][1]():
+        assert bn._normalize is rule.fun
+    with step_variants.VARIANTS["chunk-8"][1]():
+        assert ch.CHUNK == 8
+    assert bn._normalize is rule
+    assert chunk == ch.CHUNK  # restored
+    for what, make in step_variants.VARIANTS.values():
+        with make():  # every switch enters and leaves
+            assert what
+    result = {"fnn": {"ms": 100.0, "compile_s": 2.0}, "chunk-8": {"ms": 110.0, "compile_s": 2.5}}
+    md = step_variants.table("vgg", result)
+    assert "| chunk-8 | weight gradients summed over chunks of 8 images (fnn: 16) | 110.0 | 1.100 | 2.5 |" in md
