@@ -10,6 +10,8 @@ PyTorch eager), float32, NCHW, training mode. Columns, interleaved round by roun
 * ``1/σ then γ``: ``(x - μ)·rsqrt(σ² + eps)·γ + β`` on the 4-D input -- fnn's form before the
   fourth pass of round 2 (``bench/README.md``);
 * ``one scale``: ``(x - μ)·(γ·rsqrt(σ² + eps)) + β`` on the 4-D input (batch norm only);
+* ``fnn, no rule``: the fnn layer with its normalisation differentiated by JAX as written, not
+  through fnn's derivative rule (``fnn.layers._norm.normalize``; round 2, eighth pass);
 * ``fnn``: the fnn layer as it is (``fnn.BatchNorm2d``, ``fnn.GroupNorm``, ``fnn.InstanceNorm2d``);
 * ``PyTorch eager``: ``torch.nn`` 's layer.
 
@@ -19,6 +21,7 @@ Medians in milliseconds. Writes ``bench/results/norm_forms.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -61,20 +64,29 @@ def _one_scale_4d(x: Any, w: Any, b: Any) -> Any:
     return (x - mean) * (lax.rsqrt(var + EPS) * w.reshape(1, -1, 1, 1)) + b.reshape(1, -1, 1, 1)
 
 
-def _fnn_layer(kind: str, c: int) -> Callable:
+def _fnn_layer(kind: str, c: int, rule: bool = True) -> Callable:
+    """The fnn layer; ``rule=False`` traces it with the normalisation differentiated as written
+    (``bench.step_variants``' ``norm-plain``) instead of fnn's derivative rule."""
     import fnn
+    from bench.step_variants import VARIANTS
 
     layer = {"batch": fnn.BatchNorm2d(c), "group": fnn.GroupNorm(GROUPS, c),
              "instance": fnn.InstanceNorm2d(c, affine=True)}[kind]
     _, apply = layer.stateful
     _, _, state = layer.stateful.init(jax.random.key(0), (-1, c, 4, 4))
-    return lambda x, w, b: apply({"weight": w, "bias": b}, state, x, train=True)[0]
+
+    def norm(x: Any, w: Any, b: Any) -> Any:
+        with contextlib.nullcontext() if rule else VARIANTS["norm-plain"][1]():  # read when traced
+            return apply({"weight": w, "bias": b}, state, x, train=True)[0]
+
+    return norm
 
 
 def jax_forms(kind: str, c: int) -> dict[str, Callable]:
     forms = {"1/σ then γ": _two_multiplies(kind)}
     if kind == "batch":
         forms["one scale"] = _one_scale_4d
+    forms["fnn, no rule"] = _fnn_layer(kind, c, rule=False)
     forms["fnn"] = _fnn_layer(kind, c)
     return forms
 
@@ -127,13 +139,13 @@ def measure(kinds: list[str], rounds: int, batch: int, log: Callable) -> list[di
 
 def table(rows: list[dict]) -> str:
     forms = list(dict.fromkeys(f for r in rows for f in r["median_ms"]))
-    lines = ["| norm + ReLU (batch, C, H×W) | " + " | ".join(forms) + " | fnn × before |",
-             "|---|" + "---:|" * (len(forms) + 1)]  # fmt: skip
+    lines = ["| norm + ReLU (batch, C, H×W) | " + " | ".join(forms) + " | fnn × before | fnn × no rule |",
+             "|---|" + "---:|" * (len(forms) + 2)]  # fmt: skip
     for r in rows:
         med = r["median_ms"]
         cells = [f"{med[f]:.2f}" if f in med else "" for f in forms]
-        lines.append(f"| {r['norm']} ({r['batch']}, {r['channels']}, {r['size']}²) | " + " | ".join(cells)
-                     + f" | {med['fnn'] / med['1/σ then γ']:.2f} |")  # fmt: skip
+        cells += [f"{med['fnn'] / med['1/σ then γ']:.2f}", f"{med['fnn'] / med['fnn, no rule']:.2f}"]
+        lines.append(f"| {r['norm']} ({r['batch']}, {r['channels']}, {r['size']}²) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

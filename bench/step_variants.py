@@ -40,10 +40,14 @@ def _patched(module: Any, **values: Any) -> Iterator[None]:
             setattr(module, name, value)
 
 
-def _bn_plain() -> contextlib.AbstractContextManager:
+def _norm_plain() -> contextlib.AbstractContextManager:
     import fnn.layers._batch_norm as bn
+    import fnn.layers._norm as norm
 
-    return _patched(bn, _normalize=bn._normalize.fun)  # the same arithmetic, differentiated by JAX as written
+    stack = contextlib.ExitStack()  # the same arithmetic, differentiated by JAX as written
+    for module in (bn, norm):
+        stack.enter_context(_patched(module, normalize=norm.normalize.fun))
+    return stack
 
 
 def _chunk(n: int) -> Callable[[], contextlib.AbstractContextManager]:
@@ -84,7 +88,7 @@ def _xla_kernels() -> contextlib.AbstractContextManager:
 # name -> a context manager factory: the switch in place while the step is traced
 VARIANTS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
     "fnn": ("fnn as shipped", contextlib.nullcontext),
-    "bn-plain": ("batch norm's normalisation differentiated as written (no custom JVP rule)", _bn_plain),
+    "norm-plain": ("normalisation differentiated as written (no custom JVP rule)", _norm_plain),
     "chunk-8": ("weight gradients summed over chunks of 8 images (fnn: 16)", _chunk(8)),
     "chunk-32": ("weight gradients summed over chunks of 32 images", _chunk(32)),
     "no-phases": ("strided convolutions' input gradient as XLA's base-dilated convolution", _no_phases),

@@ -50,7 +50,7 @@ def test_the_norm_forms_table_has_every_form_and_writes_its_files(tmp_path):
                            "--out", str(tmp_path), "--tag", "smoke"])
     assert [(r["norm"], r["channels"]) for r in out["rows"]] == [("batch", 16), ("batch", 32), ("batch", 64),
                                                                  ("group", 16), ("group", 32), ("group", 64)]
-    assert {"1/σ then γ", "one scale", "fnn"} <= set(out["rows"][0]["median_ms"])
+    assert {"1/σ then γ", "one scale", "fnn, no rule", "fnn"} <= set(out["rows"][0]["median_ms"])
     assert "| batch (2, 16, 32²) |" in (tmp_path / "smoke.md").read_text()
 
 
@@ -153,13 +153,14 @@ def test_step_variants_switch_only_while_traced_and_tabulate():
     step_variants = pytest.importorskip("bench.step_variants")
     import fnn.kernels._chunked as ch
     import fnn.layers._batch_norm as bn
+    import fnn.layers._norm as norm
 
-    rule, chunk = bn._normalize, ch.CHUNK
-    with step_variants.VARIANTS["bn-plain"][1]():
-        assert bn._normalize is rule.fun
+    rule, chunk = norm.normalize, ch.CHUNK
+    with step_variants.VARIANTS["norm-plain"][1]():
+        assert bn.normalize is rule.fun and norm.normalize is rule.fun
     with step_variants.VARIANTS["chunk-8"][1]():
         assert ch.CHUNK == 8
-    assert bn._normalize is rule
+    assert bn.normalize is rule and norm.normalize is rule
     assert chunk == ch.CHUNK  # restored
     for what, make in step_variants.VARIANTS.values():
         with make():  # every switch enters and leaves

@@ -23,7 +23,6 @@ each device holding an equal share of the batch.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -32,27 +31,17 @@ import jax.numpy as jnp
 from jax import lax
 
 from fnn.core import Initializer, Module, expect_array, format_shape, leaf, same_size
-from fnn.errors import ConfigError, FnnError, ShapeError
+from fnn.errors import ConfigError, ShapeError
 from fnn.layers import _windows as win
 from fnn.layers._norm import (
+    affine_scale,
     check_norm_args,
+    normalize,
     ones_init,
+    pmean,
     unit_uniform_init,
     zeros_init,
 )
-
-
-def _pmean(v: Any, axis_name: str | None) -> Any:
-    if axis_name is None:
-        return v
-    try:
-        return lax.pmean(v, axis_name)
-    except NameError as e:
-        raise FnnError(
-            f"axis_name={axis_name!r} is not bound: run the training step under "
-            f"jax.vmap(..., axis_name={axis_name!r}) (or pmap/shard_map with that axis name), "
-            "or build the layer without axis_name"
-        ) from e
 
 
 def _axis_size(axis_name: str | None) -> int:
@@ -62,57 +51,8 @@ def _axis_size(axis_name: str | None) -> int:
     try:
         return int(lax.axis_size(axis_name))
     except NameError:
-        _pmean(0.0, axis_name)  # raises the clear error
+        pmean(0.0, axis_name)  # raises the clear error
         raise
-
-
-# --------------------------------------------------------------------------- the batch statistics
-# On the (B, L, C) view of the input. Normalising with the batch's statistics is one custom_jvp
-# rule: differentiated as written, the variance's mean reaches x twice and XLA makes a reduction
-# over the batch for each path; the rule knows that the deviations sum to zero. Its tangent applies
-# the per-channel factors to the reduced tangents and adds those to the weight's and the bias's
-# tangents before they broadcast, so that the backward pass JAX transposes from it reduces dy and
-# xhat * dy once each, shared by all three gradients: ResNet-20's train step 0.95x the time of the
-# plain form (bench/README.md, round 2, eighth pass). A JVP rule, not a VJP: forward mode, reverse
-# mode, vmap and higher derivatives all work.
-
-
-def _moments(x: Any, axis_name: str | None) -> tuple[Any, Any]:
-    """The biased batch mean and variance per channel of a (B, L, C) ``x``, ``(1, 1, C)`` each."""
-    mean = _pmean(jnp.mean(x, axis=(0, 1), keepdims=True), axis_name)
-    return mean, _pmean(jnp.mean(jnp.square(x - mean), axis=(0, 1), keepdims=True), axis_name)
-
-
-def _scale(var: Any, weight: Any, eps: float) -> Any:
-    # One per-channel scale (PyTorch's CPU kernel does the same): with 1/σ and the weight applied
-    # one after the other, XLA would make two passes over the batch instead of one.
-    inv = lax.rsqrt(var + eps)
-    return inv if weight is None else inv * weight
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
-def _normalize(x: Any, weight: Any, bias: Any, eps: float, axis_name: str | None) -> tuple[Any, Any, Any]:
-    """``(y, mean, var)``: a (B, L, C) ``x`` normalised with its batch statistics, then the affine map
-    (``weight``, ``bias``: ``(1, 1, C)`` or None)."""
-    mean, var = _moments(x, axis_name)
-    y = (x - mean) * _scale(var, weight, eps)
-    return (y if bias is None else y + bias), mean, var
-
-
-@_normalize.defjvp
-def _normalize_jvp(eps: float, axis_name: str | None, primals: tuple, tangents: tuple) -> tuple:
-    (x, weight, bias), (tx, tw, tb) = primals, tangents
-    mean, var = _moments(x, axis_name)
-    inv, scale = lax.rsqrt(var + eps), _scale(var, weight, eps)
-    y = (x - mean) * scale
-    xhat = (x - mean) * inv
-    m1 = _pmean(jnp.mean(tx, axis=(0, 1), keepdims=True), axis_name)  # the mean's tangent
-    m2 = _pmean(jnp.mean(xhat * tx, axis=(0, 1), keepdims=True), axis_name)
-    # xhat' = inv * (tx - m1 - xhat * m2); y' = weight * xhat' + xhat * tw + tb
-    per_xhat = -scale * m2 if weight is None else tw - scale * m2
-    per_one = -scale * m1 if bias is None else tb - scale * m1
-    t = scale * tx + xhat * per_xhat + per_one
-    return ((y if bias is None else y + bias), mean, var), (t, m1, 2 * m2 / inv)  # var' = 2 mean((x - mean) tx)
 
 
 def _batch_norm(
@@ -166,7 +106,7 @@ def _batch_norm(
             )
         xb = x[None] if single else x
         # Computed on a (B, L, C) view -- spatial sizes as one axis, channels last -- with one per-channel
-        # scale (_scale): XLA:CPU runs the normalisation and its gradients up to 2.4x faster so than on
+        # scale (affine_scale): XLA:CPU runs the normalisation and its gradients up to 2.4x faster so than on
         # (B, C, H, W) (python -m bench.norm_forms), and ResNet-20's step 5 % faster than on
         # (B, C, L), as XLA's convolutions compute channels-last (bench/README.md, round 2).
         xb = jnp.swapaxes(xb.reshape(*xb.shape[:2], math.prod(xb.shape[2:])), 1, 2)  # -1 fails on B = 0
@@ -184,7 +124,7 @@ def _batch_norm(
         weight = p["weight"].reshape(1, 1, n) if affine else None
         bias = p["bias"].reshape(1, 1, n) if affine else None
         if use_batch:
-            y, mean, var = _normalize(xb, weight, bias, eps, axis_name)
+            y, mean, var = normalize(xb, weight, bias, eps, axes, axis_name)
             if train and track:
                 factor = momentum
                 if count:
@@ -199,7 +139,7 @@ def _batch_norm(
                     new_s["num_batches_tracked"] = nbt
         else:
             mean, var = s["running_mean"].reshape(1, 1, n), s["running_var"].reshape(1, 1, n)
-            y = (xb - mean) * _scale(var, weight, eps)
+            y = (xb - mean) * affine_scale(var, weight, eps)
             if affine:
                 y = y + bias
         y = jnp.swapaxes(y, 1, 2).reshape(x.shape)

@@ -1,6 +1,7 @@
 """Per-sample normalisations with PyTorch semantics: LayerNorm, GroupNorm and
-InstanceNorm1d/2d/3d, plus the channel helpers the batch-norm family (``_batch_norm.py``)
-shares.
+InstanceNorm1d/2d/3d, plus what the batch-norm family (``_batch_norm.py``) shares with them:
+the channel helpers and :func:`normalize`, the one normalisation every layer computes, with its
+derivative rule.
 
 They normalise each sample with its own statistics (biased variance, ``eps`` inside the
 square root), so training and evaluation agree, except for InstanceNorm with
@@ -9,6 +10,7 @@ square root), so training and evaluation agree, except for InstanceNorm with
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -18,7 +20,7 @@ from jax import lax
 
 from fnn.core import Initializer, Module, expect_array, format_shape, leaf, lift, same_size
 from fnn.core._args import ints, is_int
-from fnn.errors import ConfigError, ShapeError
+from fnn.errors import ConfigError, FnnError, ShapeError
 from fnn.layers import _windows as win
 
 
@@ -48,9 +50,76 @@ def check_norm_args(layer: str, n: int, eps: float, momentum: float | None) -> N
         raise ConfigError(f"{layer}: momentum must be in [0, 1], got {momentum!r}")
 
 
-def _moments(x: Any, axes: tuple[int, ...]) -> tuple[Any, Any]:
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    return mean, jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
+def pmean(v: Any, axis_name: str | None) -> Any:
+    """``v`` averaged over the mapped axis ``axis_name`` (``lax.pmean``), or ``v`` itself for None."""
+    if axis_name is None:
+        return v
+    try:
+        return lax.pmean(v, axis_name)
+    except NameError as e:
+        raise FnnError(
+            f"axis_name={axis_name!r} is not bound: run the training step under "
+            f"jax.vmap(..., axis_name={axis_name!r}) (or pmap/shard_map with that axis name), "
+            "or build the layer without axis_name"
+        ) from e
+
+
+# --------------------------------------------------------------------------- the normalisation
+# Every normalisation layer normalises with the statistics of its input through one custom_jvp
+# rule. Differentiated as written, the variance's mean reaches x a second time and XLA makes a
+# reduction for each path; the rule knows that the deviations sum to zero. Its tangent applies the
+# factors of the statistics' shape to the reduced tangents and adds them to the weight's and the
+# bias's tangents before they broadcast, so that the backward pass JAX transposes from it reduces dy
+# and xhat * dy once each, shared by the input's, weight's and bias's gradients: ResNet-20's train
+# step takes 0.91-0.96x the time of the plain form (python -m bench.step_variants), one batch, group
+# or instance norm + ReLU with its gradients 0.64-1.12x, 0.91 at the median (python -m
+# bench.norm_forms, ResNet-20's shapes; bench/README.md, round 2, eighth pass). A JVP rule, not a
+# VJP: forward mode, reverse mode, vmap and higher derivatives all work.
+
+
+def moments(x: Any, axes: tuple[int, ...], axis_name: str | None = None) -> tuple[Any, Any]:
+    """The mean and biased variance of ``x`` over ``axes`` (kept as size-1 dims), averaged over
+    ``axis_name`` too when given."""
+    mean = pmean(jnp.mean(x, axis=axes, keepdims=True), axis_name)
+    return mean, pmean(jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True), axis_name)
+
+
+def affine_scale(var: Any, weight: Any, eps: float) -> Any:
+    """``weight / sqrt(var + eps)``, one scale (``weight`` None: 1). PyTorch's CPU kernels do the same:
+    with 1/σ and the weight applied one after the other, XLA would make two passes over the input."""
+    inv = lax.rsqrt(var + eps)
+    return inv if weight is None else inv * weight
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
+def normalize(x: Any, weight: Any, bias: Any, eps: float, axes: tuple[int, ...],
+              axis_name: str | None) -> tuple[Any, Any, Any]:
+    """``(y, mean, var)``: ``x`` normalised with its own statistics over ``axes`` (and ``axis_name``),
+    then ``* weight + bias`` (each broadcastable to ``x``, or None).
+
+    ``mean`` and ``var`` (the biased variance) keep ``axes`` as size-1 dims. Pass every argument
+    positionally (``axes`` a tuple): the rule's non-differentiable arguments are positions 3-5.
+    """
+    mean, var = moments(x, axes, axis_name)
+    y = (x - mean) * affine_scale(var, weight, eps)
+    return (y if bias is None else y + bias), mean, var
+
+
+@normalize.defjvp
+def _normalize_jvp(eps: float, axes: tuple[int, ...], axis_name: str | None, primals: tuple,
+                   tangents: tuple) -> tuple:
+    (x, weight, bias), (tx, tw, tb) = primals, tangents
+    mean, var = moments(x, axes, axis_name)
+    inv, scale = lax.rsqrt(var + eps), affine_scale(var, weight, eps)
+    y = (x - mean) * scale
+    xhat = (x - mean) * inv
+    m1 = pmean(jnp.mean(tx, axis=axes, keepdims=True), axis_name)  # the mean's tangent
+    m2 = pmean(jnp.mean(xhat * tx, axis=axes, keepdims=True), axis_name)
+    # xhat' = inv * (tx - m1 - xhat * m2); y' = weight * xhat' + xhat * tw + tb
+    per_xhat = -scale * m2 if weight is None else tw - scale * m2
+    per_one = -scale * m1 if bias is None else tb - scale * m1
+    t = scale * tx + xhat * per_xhat + per_one
+    return ((y if bias is None else y + bias), mean, var), (t, m1, 2 * m2 / inv)  # var' = 2 mean((x - mean) tx)
 
 
 def LayerNorm(normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, *,
@@ -97,14 +166,12 @@ def LayerNorm(normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool
         return p
 
     def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
-        mean, var = _moments(x, tuple(range(x.ndim - k, x.ndim)))
-        y = (x - mean) * lax.rsqrt(var + eps)
+        weight = b = None
         if elementwise_affine:
             win.same_dtype(x, p["weight"])
-            y = y * lift(p["weight"], y.ndim)
-            if bias:
-                y = y + lift(p["bias"], y.ndim)
-        return y
+            weight = lift(p["weight"], x.ndim)
+            b = lift(p["bias"], x.ndim) if bias else None
+        return normalize(x, weight, b, eps, tuple(range(x.ndim - k, x.ndim)), None)[0]
 
     cfg = {"normalized_shape": shape, "eps": eps, "elementwise_affine": elementwise_affine, "bias": bias}
     return leaf(f"nn.LayerNorm({shape}, eps={eps}, elementwise_affine={elementwise_affine})", forward,
@@ -150,15 +217,11 @@ def GroupNorm(num_groups: int, num_channels: int, eps: float = 1e-5, affine: boo
 
     def forward(p: Any, x: Any, *, rng: Any, train: bool) -> Any:
         g = jnp.reshape(x, (x.shape[0], num_groups, num_channels // num_groups, math.prod(x.shape[2:])))
-        mean, var = _moments(g, (2, 3))
-        scale = lax.rsqrt(var + eps)
-        if affine:  # 1/σ and the weight as one scale: one reduction in the backward pass, not two
-            win.same_dtype(x, p["weight"])
-            scale = scale * jnp.reshape(p["weight"], (1, num_groups, -1, 1))
-        y = (g - mean) * scale
+        weight = bias = None
         if affine:
-            y = y + jnp.reshape(p["bias"], (1, num_groups, -1, 1))
-        return jnp.reshape(y, x.shape)
+            win.same_dtype(x, p["weight"])
+            weight, bias = (jnp.reshape(p[k], (1, num_groups, -1, 1)) for k in ("weight", "bias"))
+        return jnp.reshape(normalize(g, weight, bias, eps, (2, 3), None)[0], x.shape)
 
     cfg = {"num_groups": num_groups, "num_channels": num_channels, "eps": eps, "affine": affine}
     return leaf(f"nn.GroupNorm({num_groups}, {num_channels}, eps={eps}, affine={affine})", forward, kind="GroupNorm",
@@ -185,12 +248,16 @@ def _instance_norm(nd: int, num_features: int, eps: float, momentum: float | Non
         xb, single = win.batch_first(x, nd + 1)
         axes = tuple(range(2, xb.ndim))
         new_s = s
+        weight = bias = None
+        if affine:
+            win.same_dtype(x, p["weight"])
+            weight, bias = channel_view(p["weight"], xb.ndim), channel_view(p["bias"], xb.ndim)
         if train or not track_running_stats:
             n = math.prod(xb.shape[2:])
             if n <= 1 and train:
                 raise ShapeError(f"expected more than 1 spatial element per channel when training, got input "
                                  f"{format_shape(x.shape)}")
-            mean, var = _moments(xb, axes)
+            y, mean, var = normalize(xb, weight, bias, eps, axes, None)
             if train and track_running_stats:
                 win.same_dtype(x, s["running_mean"])
                 m = lax.stop_gradient(jnp.mean(mean, axis=(0,) + axes))
@@ -200,13 +267,9 @@ def _instance_norm(nd: int, num_features: int, eps: float, momentum: float | Non
         else:
             win.same_dtype(x, s["running_mean"])
             mean, var = channel_view(s["running_mean"], xb.ndim), channel_view(s["running_var"], xb.ndim)
-        scale = lax.rsqrt(var + eps)
-        if affine:  # 1/σ and the weight as one scale: one reduction in the backward pass, not two
-            win.same_dtype(x, p["weight"])
-            scale = scale * channel_view(p["weight"], xb.ndim)
-        y = (xb - mean) * scale
-        if affine:
-            y = y + channel_view(p["bias"], y.ndim)
+            y = (xb - mean) * affine_scale(var, weight, eps)
+            if affine:
+                y = y + bias
         return (y[0] if single else y), new_s
 
     cfg = {"num_features": num_features, "eps": eps, "momentum": momentum, "affine": affine,

@@ -260,6 +260,46 @@ def test_per_sample_norm_parity(torch, make, torch_make, shape):
     torch_parity(torch, (init, module.apply), torch_make(torch.nn), randn(*shape))
 
 
+
+def _textbook_norm(x, axes, weight=None, bias=None, eps=1e-5):
+    """Normalisation over ``axes`` as written in the papers (weight and bias broadcast), differentiated by JAX."""
+    mean = x.mean(axis=axes, keepdims=True)
+    y = (x - mean) / jnp.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    y = y if weight is None else y * weight
+    return y if bias is None else y + bias
+
+
+PER_SAMPLE_TEXTBOOK = [
+    # (id, fnn module, input shape, the textbook form of the layer: (x, params) -> y)
+    ("GroupNorm", lambda: fnn.GroupNorm(2, 4), (3, 4, 2, 2),
+     lambda x, p: _textbook_norm(x.reshape(3, 2, 2, 4), (2, 3), p["weight"].reshape(1, 2, 2, 1),
+                                 p["bias"].reshape(1, 2, 2, 1)).reshape(x.shape)),
+    ("InstanceNorm2d-affine", lambda: fnn.InstanceNorm2d(3, affine=True), (2, 3, 2, 3),
+     lambda x, p: _textbook_norm(x, (2, 3), p["weight"][None, :, None, None], p["bias"][None, :, None, None])),
+    ("LayerNorm-no-bias", lambda: fnn.LayerNorm((2, 3), bias=False), (3, 2, 3),
+     lambda x, p: _textbook_norm(x, (1, 2), p["weight"][None])),
+    ("LayerNorm-no-affine", lambda: fnn.LayerNorm(4, elementwise_affine=False), (3, 4),
+     lambda x, p: _textbook_norm(x, (1,))),
+]
+
+
+@pytest.mark.parametrize("make,shape,textbook", [c[1:] for c in PER_SAMPLE_TEXTBOOK],
+                         ids=[c[0] for c in PER_SAMPLE_TEXTBOOK])
+def test_per_sample_derivatives_in_every_mode_match_the_textbook_formula(make, shape, textbook):
+    """The per-sample norms share batch norm's derivative rule: reverse mode (input and params),
+    forward mode and the Hessian equal JAX's derivatives of the textbook formula, in float64."""
+    module = make()
+    params = _randomised(module, shape)
+    x, r = jnp.asarray(randn(*shape)) * 3 + 7, jnp.asarray(randn(*shape))
+    loss = lambda f: (lambda x, p: jnp.sum(jnp.tanh(f(x, p)) * r))
+    got, want = loss(lambda x, p: module.apply(p, x)), loss(textbook)
+    grads = [jax.tree.leaves(jax.grad(f, (0, 1))(x, params)) for f in (got, want)]
+    for g, w in zip(*grads, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-12)
+    np.testing.assert_allclose(jax.jvp(lambda x: got(x, params), (x,), (r,))[1],
+                               jax.jvp(lambda x: want(x, params), (x,), (r,))[1], atol=1e-11)
+    np.testing.assert_allclose(jax.hessian(got)(x, params), jax.hessian(want)(x, params), atol=1e-10)
+
 @pytest.mark.torch
 def test_instance_norm_running_statistics_match_pytorch(torch):
     init, apply = fnn.InstanceNorm2d(2, track_running_stats=True).stateful
