@@ -34,11 +34,11 @@ from fnn.core import Initializer, Module, expect_array, format_shape, leaf, same
 from fnn.errors import ConfigError, ShapeError
 from fnn.layers import _windows as win
 from fnn.layers._norm import (
-    affine_scale,
     check_norm_args,
     normalize,
     ones_init,
     pmean,
+    standardize,
     unit_uniform_init,
     zeros_init,
 )
@@ -106,7 +106,7 @@ def _batch_norm(
             )
         xb = x[None] if single else x
         # Computed on a (B, L, C) view -- spatial sizes as one axis, channels last -- with one per-channel
-        # scale (affine_scale): XLA:CPU runs the normalisation and its gradients up to 2.4x faster so than on
+        # scale (_norm.affine_scale): XLA:CPU runs the normalisation and its gradients up to 2.4x faster so than on
         # (B, C, H, W) (python -m bench.norm_forms), and ResNet-20's step 5 % faster than on
         # (B, C, L), as XLA's convolutions compute channels-last (bench/README.md, round 2).
         xb = jnp.swapaxes(xb.reshape(*xb.shape[:2], math.prod(xb.shape[2:])), 1, 2)  # -1 fails on B = 0
@@ -139,9 +139,7 @@ def _batch_norm(
                     new_s["num_batches_tracked"] = nbt
         else:
             mean, var = s["running_mean"].reshape(1, 1, n), s["running_var"].reshape(1, 1, n)
-            y = (xb - mean) * affine_scale(var, weight, eps)
-            if affine:
-                y = y + bias
+            y = standardize(xb, mean, var, weight, bias, eps)
         y = jnp.swapaxes(y, 1, 2).reshape(x.shape)
         return y, new_s
 

@@ -91,6 +91,13 @@ def affine_scale(var: Any, weight: Any, eps: float) -> Any:
     return inv if weight is None else inv * weight
 
 
+def standardize(x: Any, mean: Any, var: Any, weight: Any, bias: Any, eps: float) -> Any:
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` with given statistics (``weight``, ``bias``: None
+    for none), as one per-statistic scale (:func:`affine_scale`)."""
+    y = (x - mean) * affine_scale(var, weight, eps)
+    return y if bias is None else y + bias
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
 def normalize(x: Any, weight: Any, bias: Any, eps: float, axes: tuple[int, ...],
               axis_name: str | None) -> tuple[Any, Any, Any]:
@@ -101,8 +108,7 @@ def normalize(x: Any, weight: Any, bias: Any, eps: float, axes: tuple[int, ...],
     positionally (``axes`` a tuple): the rule's non-differentiable arguments are positions 3-5.
     """
     mean, var = moments(x, axes, axis_name)
-    y = (x - mean) * affine_scale(var, weight, eps)
-    return (y if bias is None else y + bias), mean, var
+    return standardize(x, mean, var, weight, bias, eps), mean, var
 
 
 @normalize.defjvp
@@ -111,7 +117,6 @@ def _normalize_jvp(eps: float, axes: tuple[int, ...], axis_name: str | None, pri
     (x, weight, bias), (tx, tw, tb) = primals, tangents
     mean, var = moments(x, axes, axis_name)
     inv, scale = lax.rsqrt(var + eps), affine_scale(var, weight, eps)
-    y = (x - mean) * scale
     xhat = (x - mean) * inv
     m1 = pmean(jnp.mean(tx, axis=axes, keepdims=True), axis_name)  # the mean's tangent
     m2 = pmean(jnp.mean(xhat * tx, axis=axes, keepdims=True), axis_name)
@@ -119,7 +124,8 @@ def _normalize_jvp(eps: float, axes: tuple[int, ...], axis_name: str | None, pri
     per_xhat = -scale * m2 if weight is None else tw - scale * m2
     per_one = -scale * m1 if bias is None else tb - scale * m1
     t = scale * tx + xhat * per_xhat + per_one
-    return ((y if bias is None else y + bias), mean, var), (t, m1, 2 * m2 / inv)  # var' = 2 mean((x - mean) tx)
+    y = standardize(x, mean, var, weight, bias, eps)
+    return (y, mean, var), (t, m1, 2 * m2 / inv)  # var' = 2 mean((x - mean) tx)
 
 
 def LayerNorm(normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True, *,
@@ -267,9 +273,7 @@ def _instance_norm(nd: int, num_features: int, eps: float, momentum: float | Non
         else:
             win.same_dtype(x, s["running_mean"])
             mean, var = channel_view(s["running_mean"], xb.ndim), channel_view(s["running_var"], xb.ndim)
-            y = (xb - mean) * affine_scale(var, weight, eps)
-            if affine:
-                y = y + bias
+            y = standardize(xb, mean, var, weight, bias, eps)
         return (y[0] if single else y), new_s
 
     cfg = {"num_features": num_features, "eps": eps, "momentum": momentum, "affine": affine,

@@ -153,12 +153,18 @@ def test_axis_name_gives_the_statistics_of_the_whole_batch():
     np.testing.assert_allclose(ys, y_ref, atol=1e-12)
 
 
+def _textbook_norm(x, axes, weight=None, bias=None, eps=1e-5):
+    """Normalisation over ``axes`` as written in the papers (weight and bias broadcast), differentiated by JAX."""
+    mean = x.mean(axis=axes, keepdims=True)
+    y = (x - mean) / jnp.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
+    y = y if weight is None else y * weight
+    return y if bias is None else y + bias
 
-def _textbook_bn(x, weight, bias, eps=1e-5):
-    """Training-mode batch norm over (B, C, H, W) as written in the papers, differentiated by JAX."""
-    mean = x.mean(axis=(0, 2, 3), keepdims=True)
-    y = (x - mean) / jnp.sqrt(((x - mean) ** 2).mean(axis=(0, 2, 3), keepdims=True) + eps)
-    return y if weight is None else y * weight[None, :, None, None] + bias[None, :, None, None]
+
+def _textbook_bn(x, weight, bias):
+    """Training-mode batch norm over (B, C, H, W): the textbook formula over the batch and both spatial dims."""
+    cv = lambda v: None if v is None else v[None, :, None, None]
+    return _textbook_norm(x, (0, 2, 3), cv(weight), cv(bias))
 
 
 @pytest.mark.parametrize("affine", [True, False])
@@ -259,14 +265,6 @@ def test_per_sample_norm_parity(torch, make, torch_make, shape):
 
     torch_parity(torch, (init, module.apply), torch_make(torch.nn), randn(*shape))
 
-
-
-def _textbook_norm(x, axes, weight=None, bias=None, eps=1e-5):
-    """Normalisation over ``axes`` as written in the papers (weight and bias broadcast), differentiated by JAX."""
-    mean = x.mean(axis=axes, keepdims=True)
-    y = (x - mean) / jnp.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + eps)
-    y = y if weight is None else y * weight
-    return y if bias is None else y + bias
 
 
 PER_SAMPLE_TEXTBOOK = [
