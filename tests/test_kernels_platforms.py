@@ -1,7 +1,12 @@
 """fnn.kernels keeps its CPU forms to the CPU: lowered for CUDA (on this CPU-only machine, through
 ``jax.export``), ``conv2d`` and ``reduce_max`` are XLA's ``convolution`` and ``reduce_window``, forward
 and backward, with no banded GEMM (``dot_general``) or max of taps left; lowered for the CPU, the same
-calls take the CPU forms; lowered for both, each platform's branch is kept."""
+calls take the CPU forms; lowered for both, each platform's branch is kept.
+
+oneDNN's convolutions are a custom call that only a process with fnn imported can run, so
+``jax.export`` (whose programs are portable) gets XLA's convolution in their place; the tests of the
+pure-JAX forms therefore run with oneDNN turned off (``pure_jax``), and the last tests check both
+lowerings of oneDNN's primitive."""
 
 from __future__ import annotations
 
@@ -18,6 +23,16 @@ from fnn import kernels as ck
 X = jax.ShapeDtypeStruct((4, 2, 12, 12), jnp.float32)
 W = jax.ShapeDtypeStruct((3, 2, 3, 3), jnp.float32)  # C_in * kh * kw = 18: the Toeplitz form's shapes on CPU
 POOL = ((1, 1, 2, 2), (1, 1, 2, 2), [(0, 0)] * 4)
+
+
+@pytest.fixture
+def pure_jax(monkeypatch):
+    """``"auto"`` as on a machine without oneDNN: the pure-JAX CPU forms (traced afresh: jit's caches
+    do not know about the patch)."""
+    monkeypatch.setattr(ck._dispatch, "onednn_available", lambda: False)
+    jax.clear_caches()
+    yield
+    jax.clear_caches()
 
 
 def ops(f, *args, platforms=("cuda",)) -> dict[str, int]:
@@ -51,12 +66,12 @@ def test_conv2d_lowered_for_cuda_is_xlas_convolution(f, n_conv):
 
 
 @pytest.mark.parametrize("f", [conv, conv_grads])
-def test_conv2d_lowered_for_cpu_is_the_banded_gemm(f):
+def test_conv2d_lowered_for_cpu_is_the_banded_gemm(f, pure_jax):
     cpu = ops(f, X, W, platforms=("cpu",))
     assert "convolution" not in cpu and cpu.get("dot_general", 0) >= 1
 
 
-def test_conv2d_lowered_for_both_platforms_keeps_both_forms():
+def test_conv2d_lowered_for_both_platforms_keeps_both_forms(pure_jax):
     both = ops(conv, X, W, platforms=("cpu", "cuda"))
     assert both.get("convolution", 0) >= 1 and both.get("dot_general", 0) >= 1 and "case" in both
 
@@ -70,7 +85,7 @@ def test_reduce_max_lowered_for_cuda_is_reduce_window():
     assert "reduce_window" not in cpu and "select_and_scatter" not in cpu  # the max of taps and its fused selects
 
 
-def test_fnn_layers_lowered_for_cuda_are_op_for_op_xlas_form():
+def test_fnn_layers_lowered_for_cuda_are_op_for_op_xlas_form(pure_jax):
     """A conv / pool / conv net's gradient through fnn's layers: on CUDA the same compute ops as the
     net traced with ``implementation("xla")``; on CPU not."""
     net = fnn.Sequential(fnn.SpatialConvolution(2, 4, 3, 3, 1, 1, 1, 1), fnn.ReLU(), fnn.SpatialMaxPooling(2, 2),
@@ -91,9 +106,32 @@ def test_fnn_layers_lowered_for_cuda_are_op_for_op_xlas_form():
     assert auto_cpu != xla_cuda and auto_cpu["convolution"] == 0
 
 
-def test_the_chunked_weight_gradient_stays_on_the_cpu():
+def test_the_chunked_weight_gradient_stays_on_the_cpu(pure_jax):
     """ResNet's 16-channel convolution: on CPU eight chunks' weight gradients, on CUDA XLA's single one."""
     x, w = jax.ShapeDtypeStruct((128, 16, 8, 8), jnp.float32), jax.ShapeDtypeStruct((16, 16, 3, 3), jnp.float32)
     assert ck.chunk_size(x.shape, (8, 8)) == 16
     assert ops(conv_grads, x, w).get("convolution") == 3  # forward, input gradient, weight gradient
     assert ops(conv_grads, x, w, platforms=("cpu",)).get("convolution") == 1 + 1 + 128 // 16
+
+
+@pytest.mark.skipif(not ck.onednn_available(), reason="oneDNN is not installed")
+def test_onednn_runs_the_cpu_convolutions_of_a_jitted_step():
+    """Compiled in this process, the forward pass and both gradients are three oneDNN calls; on
+    CUDA they stay XLA's convolutions."""
+    text = jax.jit(conv_grads).lower(X, W).as_text()
+    assert text.count("@fnn_onednn_conv(") == 3 and "stablehlo.convolution" not in text
+    assert ops(conv_grads, X, W).get("convolution") == 3
+
+
+@pytest.mark.skipif(not ck.onednn_available(), reason="oneDNN is not installed")
+def test_exported_programs_take_xlas_convolution_in_place_of_onednn():
+    """A serialized program must run without fnn: exported for the CPU, oneDNN's primitive lowers to
+    XLA's convolution (forward, input and weight gradient), and the exported program runs."""
+    cpu = ops(conv_grads, X, W, platforms=("cpu",))
+    assert cpu.get("convolution") == 3 and "custom_call" not in cpu
+    exported = export.export(jax.jit(conv_grads), platforms=("cpu",))(X, W)
+    x, w = (jax.random.normal(jax.random.key(i), s.shape, jnp.float32) for i, s in enumerate((X, W)))
+    got = exported.call(x, w)
+    want = conv_grads(x, w)
+    for g, e in zip(got, want, strict=True):
+        assert jnp.allclose(g, e, atol=1e-4, rtol=1e-4)

@@ -1,13 +1,20 @@
-"""Fast CPU formulations of convolutions and of max pooling.
+"""Fast CPU convolutions and max pooling: oneDNN's kernels, and pure-JAX formulations.
 
 XLA's CPU backend runs ``lax.conv_general_dilated`` through a generic spatial convolution that
 is slow when the input channels are few (LeNet's ``1 -> 6`` and ``6 -> 16``), and slower still
 for the *weight gradient* of the 16-128-channel 3x3 and 1x1 convolutions real CNNs are made of;
 ``reduce_window`` max pooling differentiates into a ``select_and_scatter`` that XLA:CPU lowers to
-a serial scatter. This package re-expresses them with the operations XLA:CPU runs well, behind
-the same NCHW/OIHW contract (measured figures: ``bench/README.md``, "The CPU convolution gap"
-and "Round 2"), one form per file:
+a serial scatter. This package runs them faster behind the same NCHW/OIHW contract (measured
+figures: ``bench/README.md``, "The CPU convolution gap" and "Round 2"), one form per file:
 
+* :func:`conv2d_onednn` (``_onednn_conv.py``) -- **oneDNN's convolutions** (the CPU kernels PyTorch
+  runs), called from the compiled program through XLA's FFI: a JAX primitive whose forward pass,
+  input gradient and weight gradient are each a oneDNN call on channels-last images, closed under
+  ``jvp``, ``grad`` and ``vmap``. ``_onednn.py`` binds the library (the ``onednn-cpu-gomp`` wheel,
+  installed with fnn on x86-64 Linux) through ``ctypes``; ``_xla_ffi.py`` is the FFI handler. The
+  default for float32 convolutions of one group wherever the library loads (:func:`onednn_available`;
+  ``FNN_ONEDNN=0`` turns it off); the forms below serve float64, grouped convolutions and machines
+  without it.
 * :func:`conv2d_toeplitz` (``_toeplitz.py``) -- the convolution as **one matrix product against
   a banded (Toeplitz) weight matrix**: for few input channels (:func:`use_toeplitz`).
 * :func:`conv2d_chunked` (``_chunked.py``) -- XLA's forward convolution and input gradient, with
@@ -26,8 +33,9 @@ and "Round 2"), one form per file:
   for the shapes where they win, XLA's own ops otherwise and on every other platform
   (``lax.platform_dependent``: GPU and TPU always run XLA's convolution and ``reduce_window``).
 
-Every form is differentiated by JAX (the chunked form and the pooling through a ``custom_jvp``),
-so forward mode, reverse mode, ``vmap`` and higher derivatives work on each.
+Every form is differentiated by JAX (the chunked form and the pooling through a ``custom_jvp``,
+oneDNN's through its primitive's transposes), so forward mode, reverse mode, ``vmap`` and higher
+derivatives work on each.
 
 Which library runs XLA's own convolutions is a compile option, not a form: XLA:CPU hands those of
 more than 16 channels to YNNPACK, which runs one of fewer than 128 input or output channels on a
@@ -67,28 +75,36 @@ from ._dispatch import conv2d as conv2d
 from ._dispatch import current_implementation as current_implementation
 from ._dispatch import implementation as implementation
 from ._dispatch import reduce_max as reduce_max
+from ._dispatch import use_onednn as use_onednn
 from ._materialize import materialize as materialize
 from ._materialize import materialized as materialized
 from ._max_pool import max_pool as max_pool
 from ._max_pool import use_max_taps as use_max_taps
+from ._onednn import OneDNNError as OneDNNError
+from ._onednn_conv import available as onednn_available
+from ._onednn_conv import conv2d_onednn as conv2d_onednn
 from ._toeplitz import block_width as block_width
 from ._toeplitz import conv2d_toeplitz as conv2d_toeplitz
 from ._toeplitz import use_toeplitz as use_toeplitz
 
 __all__ = [
     "IMPLS",
+    "OneDNNError",
     "block_width",
     "chunk_size",
     "conv2d",
     "conv2d_chunked",
+    "conv2d_onednn",
     "conv2d_toeplitz",
     "current_implementation",
     "implementation",
     "materialize",
     "materialized",
     "max_pool",
+    "onednn_available",
     "reduce_max",
     "use_max_taps",
+    "use_onednn",
     "use_toeplitz",
 ]
 

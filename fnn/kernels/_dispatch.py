@@ -3,7 +3,8 @@
 :func:`conv2d` and :func:`reduce_max` choose, when a call is traced, between XLA's own op and the CPU
 forms of this package, by their ``impl=`` argument, else the innermost :func:`implementation` block
 around the tracing, else ``"auto"``; ``"auto"`` takes a CPU form only on CPU
-(``lax.platform_dependent``), and only for the shapes where it measured faster.
+(``lax.platform_dependent``): oneDNN's convolutions where the library is installed and the
+convolution fits it, else the pure-JAX forms for the shapes where they measured faster.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from jax import lax
 
 from ._chunked import CHUNK, chunk_size, conv2d_chunked
 from ._max_pool import max_pool, use_max_taps
+from ._onednn_conv import available as onednn_available
+from ._onednn_conv import conv2d_onednn
 from ._toeplitz import _pads, _pair, conv2d_toeplitz, use_toeplitz
 
 Array = jax.Array
@@ -30,8 +33,9 @@ Pair = tuple[int, int]
 # "auto" -- the CPU forms where they win, on CPU only; "xla" -- XLA's own convolution and
 # reduce_window everywhere (what fnn did before these kernels); "toeplitz" -- the banded GEMM and
 # the max of taps wherever they apply, on any platform; "chunked" -- XLA's convolution with the
-# weight gradient summed over batch chunks, on any platform (pooling as "auto").
-IMPLS = ("auto", "xla", "toeplitz", "chunked")
+# weight gradient summed over batch chunks, on any platform (pooling as "auto"); "onednn" -- oneDNN's
+# convolution (float32, one group; XLA's otherwise), its XLA lowering on other platforms (pooling as "auto").
+IMPLS = ("auto", "xla", "toeplitz", "chunked", "onednn")
 # The default for calls traced in this context (thread, task), set by `implementation`.
 _IMPL: contextvars.ContextVar[str] = contextvars.ContextVar("fnn.kernels.implementation", default="auto")
 
@@ -56,8 +60,10 @@ def implementation(impl: str) -> Iterator[str]:
     Args:
       impl: ``"auto"`` (the CPU forms where they win, on CPU only), ``"xla"`` (XLA's own
         convolution and ``reduce_window`` everywhere), ``"toeplitz"`` (the banded GEMM and the
-        max of taps wherever they apply, on any platform) or ``"chunked"`` (every convolution
-        with its weight gradient summed over batch chunks, on any platform; pooling as ``"auto"``).
+        max of taps wherever they apply, on any platform), ``"chunked"`` (every convolution
+        with its weight gradient summed over batch chunks, on any platform; pooling as ``"auto"``)
+        or ``"onednn"`` (oneDNN's convolution where it applies, see :func:`conv2d_onednn`;
+        pooling as ``"auto"``).
 
     Yields:
       ``impl``.
@@ -111,18 +117,19 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
            *, impl: str | None = None) -> Array:
     """NCHW/OIHW 2-D cross-correlation: ``lax.conv_general_dilated``'s result, faster on CPU.
 
-    With ``impl="auto"`` on CPU, a convolution with few input channels (:func:`use_toeplitz`)
-    runs as the banded GEMM of :func:`conv2d_toeplitz`; any other one whose batch and output
-    are large enough (:func:`chunk_size`) runs as :func:`conv2d_chunked` (XLA's convolution,
-    its weight gradient summed over batch chunks); the rest, and every convolution on GPU/TPU,
-    as XLA's own.
+    With ``impl="auto"`` on CPU, a float32 convolution of one group runs on oneDNN
+    (:func:`conv2d_onednn`, where :func:`use_onednn` says so: the library is installed);
+    otherwise one with few input channels (:func:`use_toeplitz`) runs as the banded GEMM of
+    :func:`conv2d_toeplitz`, and any other one whose batch and output are large enough
+    (:func:`chunk_size`) as :func:`conv2d_chunked` (XLA's convolution, its weight gradient
+    summed over batch chunks); the rest, and every convolution on GPU/TPU, as XLA's own.
 
     Args:
       x: ``(B, C, H, W)``.
       w: ``(O, C // groups, kh, kw)``.
       stride, padding, dilation: as in :func:`conv2d_toeplitz` (padding may be ``"VALID"``).
       groups: ``feature_group_count``.
-      impl: ``"auto"``, ``"xla"``, ``"toeplitz"`` or ``"chunked"`` (see :func:`implementation`);
+      impl: ``"auto"``, ``"xla"``, ``"toeplitz"``, ``"chunked"`` or ``"onednn"`` (see :func:`implementation`);
         default :func:`current_implementation` (``"auto"`` outside any :func:`implementation`
         block), read when the call is traced.
 
@@ -146,9 +153,14 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
         return conv2d_toeplitz(x, w, s, p, d)
     if impl == "chunked":
         return conv2d_chunked(x, w, s, p, d, groups, CHUNK)
+    if impl == "onednn":
+        return conv2d_onednn(x, w, s, p, d) if _onednn_fits(x, w, groups, p) else xla(x, w)
     if x.ndim != 4 or w.ndim != 4 or _batch_sharded(x):  # an Explicit mesh shards the batch the CPU forms split
         return xla(x, w)
-    if use_toeplitz(x.shape, w.shape, s, d, groups) and min(v for pair in p for v in pair) >= 0:
+    padded = min(v for pair in p for v in pair) >= 0
+    if use_onednn(x, w, groups, p):
+        cpu = functools.partial(conv2d_onednn, stride=s, padding=p, dilation=d)
+    elif use_toeplitz(x.shape, w.shape, s, d, groups) and padded:
         cpu = functools.partial(conv2d_toeplitz, stride=s, padding=p, dilation=d)
     else:
         y = jax.eval_shape(xla, x, w)
@@ -157,6 +169,29 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
             return xla(x, w)
         cpu = functools.partial(conv2d_chunked, stride=s, padding=p, dilation=d, groups=groups, chunk=chunk)
     return lax.platform_dependent(x, w, cpu=cpu, default=xla)
+
+
+def _onednn_fits(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair]) -> bool:
+    static = all(isinstance(n, int) for n in (*x.shape, *w.shape))  # not jax.export's symbolic sizes
+    shapes = static and x.ndim == 4 and w.ndim == 4 and x.shape[0] > 0 and x.shape[1] == w.shape[1] and w.shape[0] > 0
+    fits = shapes and x.dtype == jnp.float32 and w.dtype == jnp.float32 and groups == 1
+    return fits and min(v for pair in padding for v in pair) >= 0
+
+
+def use_onednn(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair]) -> bool:
+    """Whether ``"auto"`` runs a convolution on oneDNN (on CPU): float32, one group, padding ≥ 0, and
+    the library installed (:func:`onednn_available`).
+
+    oneDNN's forward pass and both gradients take 0.5-0.8x the time of XLA's (and of the other CPU
+    forms) at every shape measured, LeNet's few channels included (bench/README.md, round 2, ninth
+    pass); it convolves float32 only, so float64 keeps the pure-JAX forms.
+
+    >>> import jax.numpy as jnp
+    >>> x, w = jnp.zeros((2, 3, 8, 8)), jnp.zeros((4, 3, 3, 3))
+    >>> use_onednn(x, w, 1, ((1, 1), (1, 1))) == onednn_available(), use_onednn(x, w, 1, ((-1, 0), (0, 0)))
+    (True, False)
+    """
+    return x.dtype == jnp.float32 and _onednn_fits(x, w, groups, padding) and onednn_available()
 
 
 def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding: Sequence[Pair],

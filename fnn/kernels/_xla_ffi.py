@@ -1,0 +1,128 @@
+"""An XLA FFI handler written in Python: the call frame read through ``ctypes``, errors reported to XLA.
+
+XLA calls a custom-call target with one ``XLA_FFI_CallFrame*`` (``xla/ffi/api/c_api.h``, whose
+structs grow only at their ends, so reading their first fields stays valid). :func:`register`
+wraps a Python function ``fn(key, inputs, outputs)`` -- ``key`` the call's ``"key"`` string
+attribute, ``inputs`` and ``outputs`` the buffers' addresses -- in a C function pointer and
+registers it as a CPU target: no compiled code, and no per-process state in the compiled program
+(the key names the work), so a program from the persistent compilation cache still runs.
+
+The handler runs on an XLA thread and takes the GIL for its Python part (microseconds); the
+work it calls should release the GIL (``ctypes.CDLL`` functions do). An exception becomes an
+XLA error with its message, raised by JAX when the result is read.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from ctypes import POINTER, c_char_p, c_int, c_int64, c_size_t, c_uint32, c_void_p
+
+import jax
+
+
+class _ExtensionBase(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("type", c_int), ("next", c_void_p)]
+
+
+class _ApiVersion(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("extension_start", c_void_p), ("major", c_int), ("minor", c_int)]
+
+
+class _Metadata(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("api_version", _ApiVersion), ("traits", c_uint32)]
+
+
+class _MetadataExtension(ctypes.Structure):
+    _fields_ = [("base", _ExtensionBase), ("metadata", POINTER(_Metadata))]
+
+
+class _ErrorCreateArgs(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("extension_start", c_void_p), ("message", c_char_p), ("errc", c_int)]
+
+
+_ErrorCreate = ctypes.CFUNCTYPE(c_void_p, POINTER(_ErrorCreateArgs))
+
+
+class _Api(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("extension_start", c_void_p), ("api_version", _ApiVersion),
+                ("internal_api", c_void_p), ("error_create", _ErrorCreate)]  # fmt: skip
+
+
+class _List(ctypes.Structure):  # XLA_FFI_Args and XLA_FFI_Rets
+    _fields_ = [("struct_size", c_size_t), ("extension_start", c_void_p), ("size", c_int64),
+                ("types", POINTER(c_int)), ("items", POINTER(c_void_p))]  # fmt: skip
+
+
+class _Attrs(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("extension_start", c_void_p), ("size", c_int64),
+                ("types", POINTER(c_int)), ("names", POINTER(c_void_p)), ("items", POINTER(c_void_p))]  # fmt: skip
+
+
+class _CallFrame(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("extension_start", c_void_p), ("api", POINTER(_Api)),
+                ("ctx", c_void_p), ("stage", c_int), ("args", _List), ("rets", _List), ("attrs", _Attrs)]  # fmt: skip
+
+
+class _Buffer(ctypes.Structure):
+    _fields_ = [("struct_size", c_size_t), ("extension_start", c_void_p), ("dtype", c_int), ("data", c_void_p)]
+
+
+class _ByteSpan(ctypes.Structure):
+    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
+
+
+_METADATA_EXTENSION = 1  # XLA_FFI_Extension_Metadata
+_STRING_ATTR = 4  # XLA_FFI_AttrType_STRING
+_INTERNAL = 13  # XLA_FFI_Error_Code_INTERNAL
+_Handler = ctypes.CFUNCTYPE(c_void_p, c_void_p)
+_KEEP: list = []  # the C function pointers must outlive every program that calls them
+
+
+def _error(frame: _CallFrame, message: str) -> int | None:
+    args = _ErrorCreateArgs(ctypes.sizeof(_ErrorCreateArgs), None, message.encode(), _INTERNAL)
+    return frame.api.contents.error_create(ctypes.byref(args))
+
+
+def _key(frame: _CallFrame) -> bytes:
+    attrs = frame.attrs
+    if attrs.size != 1 or attrs.types[0] != _STRING_ATTR:
+        raise ValueError("expected one string attribute, 'key'")
+    span = _ByteSpan.from_address(attrs.items[0])
+    return ctypes.string_at(span.ptr, span.len)
+
+
+def _addresses(items: _List) -> list[int]:
+    return [_Buffer.from_address(items.items[i]).data for i in range(items.size)]
+
+
+def register(name: str, fn: Callable[[bytes, Sequence[int], Sequence[int]], None]) -> None:
+    """Registers ``fn(key, input_addresses, output_addresses)`` as the XLA:CPU FFI target ``name``.
+
+    Call it with ``jax.ffi.ffi_call(name, ...)(*arrays, key=<str>)`` (or lower with
+    ``jax.ffi.ffi_lowering(name)``): the key must say everything the call needs, it is the only
+    attribute passed.
+    """
+
+    def handler(address: int) -> int | None:
+        frame = _CallFrame.from_address(address)
+        if frame.extension_start:  # XLA asks which FFI version the handler speaks: the caller's own
+            extension = _ExtensionBase.from_address(frame.extension_start)
+            if extension.type == _METADATA_EXTENSION:
+                metadata = _MetadataExtension.from_address(frame.extension_start).metadata.contents
+                version = frame.api.contents.api_version
+                metadata.api_version = _ApiVersion(ctypes.sizeof(_ApiVersion), None, version.major, version.minor)
+                metadata.traits = 0
+                return None
+        try:
+            fn(_key(frame), _addresses(frame.args), _addresses(frame.rets))
+        except Exception as e:  # noqa: BLE001 - every failure goes back to XLA as an error
+            return _error(frame, f"{name}: {type(e).__name__}: {e}")
+        return None
+
+    pointer = _Handler(handler)
+    _KEEP.append(pointer)
+    capsule_new = ctypes.pythonapi.PyCapsule_New
+    capsule_new.restype, capsule_new.argtypes = ctypes.py_object, (c_void_p, c_char_p, c_void_p)
+    capsule = capsule_new(ctypes.cast(pointer, c_void_p).value, b"xla._CUSTOM_CALL_TARGET", None)
+    jax.ffi.register_ffi_target(name, capsule, platform="cpu")
