@@ -11,7 +11,7 @@ steps each (forward order on even rounds, backward on odd), on the same batch. T
 step by +-5 % between processes; within one process the ratios to the ``fnn`` row hold to about 1-2 %.
 
 Writes ``bench/results/step_variants-<model>.{json,md}``; the figures in ``bench/README.md`` ("Round 2,
-eighth pass") come from this script.
+eighth pass" and "ninth pass") come from this script.
 """
 
 from __future__ import annotations
@@ -79,6 +79,12 @@ def _min_pixels(n: int) -> Callable[[], contextlib.AbstractContextManager]:
     return variant
 
 
+def _no_onednn() -> contextlib.AbstractContextManager:
+    import fnn.kernels._dispatch as dp
+
+    return _patched(dp, onednn_available=lambda: False)
+
+
 def _xla_kernels() -> contextlib.AbstractContextManager:
     import fnn.kernels
 
@@ -88,6 +94,7 @@ def _xla_kernels() -> contextlib.AbstractContextManager:
 # name -> a context manager factory: the switch in place while the step is traced
 VARIANTS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
     "fnn": ("fnn as shipped", contextlib.nullcontext),
+    "no-onednn": ("the pure-JAX CPU forms, as where oneDNN is not installed", _no_onednn),
     "norm-plain": ("normalisation differentiated as written (no custom JVP rule)", _norm_plain),
     "chunk-8": ("weight gradients summed over chunks of 8 images (fnn: 16)", _chunk(8)),
     "chunk-32": ("weight gradients summed over chunks of 32 images", _chunk(32)),

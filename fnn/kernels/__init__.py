@@ -14,7 +14,8 @@ figures: ``bench/README.md``, "The CPU convolution gap" and "Round 2"), one form
   installed with fnn on x86-64 Linux) through ``ctypes``; ``_xla_ffi.py`` is the FFI handler. The
   default for float32 convolutions of one group wherever the library loads (:func:`onednn_available`;
   ``FNN_ONEDNN=0`` turns it off); the forms below serve float64, grouped convolutions and machines
-  without it.
+  without it. A program serialized with ``jax.export`` takes XLA's convolution in its place, since
+  it must run where fnn is not imported.
 * :func:`conv2d_toeplitz` (``_toeplitz.py``) -- the convolution as **one matrix product against
   a banded (Toeplitz) weight matrix**: for few input channels (:func:`use_toeplitz`).
 * :func:`conv2d_chunked` (``_chunked.py``) -- XLA's forward convolution and input gradient, with
@@ -37,10 +38,11 @@ Every form is differentiated by JAX (the chunked form and the pooling through a 
 oneDNN's through its primitive's transposes), so forward mode, reverse mode, ``vmap`` and higher
 derivatives work on each.
 
-Which library runs XLA's own convolutions is a compile option, not a form: XLA:CPU hands those of
-more than 16 channels to YNNPACK, which runs one of fewer than 128 input or output channels on a
-single thread. fnn's train and evaluation steps compile with :func:`fnn.core.jit_step`, whose
-options leave convolutions to XLA's multi-threaded Eigen kernels (``python -m bench.conv_threads``).
+Which library runs XLA's own convolutions (those oneDNN does not run) is a compile option, not a
+form: XLA:CPU hands those of more than 16 channels to YNNPACK, which runs one of fewer than 128
+input or output channels on a single thread. fnn's train and evaluation steps compile with
+:func:`fnn.core.jit_step`, whose options leave convolutions to XLA's multi-threaded Eigen kernels
+(``python -m bench.conv_threads``).
 
 fnn's ``SpatialConvolution`` family (NCHW, 2-D) calls :func:`conv2d` and its max-pooling layers
 call :func:`reduce_max`. Which form they take is chosen when a call is traced: by its ``impl=``

@@ -6,9 +6,12 @@ to it (bench/README.md, "Round 2"). This module binds ``libdnnl`` from the ``one
 wheel (a dependency of fnn on x86-64 Linux) through its C API, with no compiled code of fnn's own.
 
 A :class:`ConvPlan` holds, for one convolution geometry, oneDNN's three primitives -- forward,
-backward data (the input gradient), backward weights -- each with the formats oneDNN chose for
-it (``format_tag_any``: blocked layouts such as ``nChw16c``) and the reorders between those and
-the plain NCHW / OIHW arrays XLA hands over, as PyTorch's ``mkldnn_convolution`` does.
+backward data (the input gradient), backward weights. The images (input, output and their
+gradients) are exchanged with XLA channels-last (``nhwc``: oneDNN's fastest layout, which the
+custom call asks XLA for, so oneDNN reads and writes them in place); the weights are plain OIHW, reordered
+into the blocked format oneDNN chose (``format_tag_any``) before each call -- a few kilobytes. With
+oneDNN choosing every layout (blocked ``nChw16c`` images, as PyTorch's ``mkldnn_convolution`` does)
+the reorders around each call cost 20-60 % more (bench/README.md, round 2, ninth pass).
 :func:`plan` builds a plan once per geometry; :meth:`ConvPlan.run` runs one of its operations on
 raw buffer addresses, under one lock: XLA may call two convolutions at once from its two threads,
 and a plan's intermediate buffers, like the cores oneDNN's OpenMP team runs on, are shared.
