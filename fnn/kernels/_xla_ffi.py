@@ -15,10 +15,14 @@ XLA error with its message, raised by JAX when the result is read.
 from __future__ import annotations
 
 import ctypes
+import functools
+import os
+import re
 from collections.abc import Callable, Sequence
 from ctypes import POINTER, c_char_p, c_int, c_int64, c_size_t, c_uint32, c_void_p
 
 import jax
+import jaxlib
 
 
 class _ExtensionBase(ctypes.Structure):
@@ -79,6 +83,23 @@ _Handler = ctypes.CFUNCTYPE(c_void_p, c_void_p)
 _KEEP: list = []  # the C function pointers must outlive every program that calls them
 
 
+@functools.cache
+def _api_version() -> tuple[int, int]:
+    """The FFI version of the installed jaxlib, from the C header it ships (jaxlib 0.8: 0.1, 0.10: 0.3).
+
+    XLA asks a handler for its version when it is registered, and refuses one it does not support;
+    the handler speaks whatever the installed XLA does, since the fields it reads are in every version.
+    """
+    header = os.path.join(os.path.dirname(jaxlib.__file__), "include", "xla", "ffi", "api", "c_api.h")
+    try:
+        with open(header) as f:
+            text = f.read()
+    except OSError:
+        return 0, 1  # the first version, which every XLA with typed FFI supports
+    major, minor = (re.search(rf"#define XLA_FFI_API_{part} (\d+)", text) for part in ("MAJOR", "MINOR"))
+    return (int(major.group(1)), int(minor.group(1))) if major and minor else (0, 1)
+
+
 def _error(frame: _CallFrame, message: str) -> int | None:
     args = _ErrorCreateArgs(ctypes.sizeof(_ErrorCreateArgs), None, message.encode(), _INTERNAL)
     return frame.api.contents.error_create(ctypes.byref(args))
@@ -106,12 +127,11 @@ def register(name: str, fn: Callable[[bytes, Sequence[int], Sequence[int]], None
 
     def handler(address: int) -> int | None:
         frame = _CallFrame.from_address(address)
-        if frame.extension_start:  # XLA asks which FFI version the handler speaks: the caller's own
+        if frame.extension_start:  # XLA asks which FFI version the handler speaks: its own
             extension = _ExtensionBase.from_address(frame.extension_start)
             if extension.type == _METADATA_EXTENSION:
                 metadata = _MetadataExtension.from_address(frame.extension_start).metadata.contents
-                version = frame.api.contents.api_version
-                metadata.api_version = _ApiVersion(ctypes.sizeof(_ApiVersion), None, version.major, version.minor)
+                metadata.api_version = _ApiVersion(ctypes.sizeof(_ApiVersion), None, *_api_version())
                 metadata.traits = 0
                 return None
         try:
