@@ -182,9 +182,10 @@ def use_onednn(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair]) -> b
     """Whether ``"auto"`` runs a convolution on oneDNN (on CPU): float32, one group, padding ≥ 0, and
     the library installed (:func:`onednn_available`).
 
-    oneDNN's forward pass and both gradients take 0.5-0.8x the time of XLA's (and of the other CPU
-    forms) at every shape measured, LeNet's few channels included (bench/README.md, round 2, ninth
-    pass); it convolves float32 only, so float64 keeps the pure-JAX forms.
+    Per layer oneDNN's forward pass and input gradient take 0.45-0.75x the time of XLA's, its weight
+    gradient 0.25-0.55x, and ResNet-20's and LeNet-5's train steps 0.74-0.77x the time they take on
+    the pure-JAX forms (bench/README.md, round 2, ninth pass); it convolves float32 only, so float64
+    keeps the pure-JAX forms.
 
     >>> import jax.numpy as jnp
     >>> x, w = jnp.zeros((2, 3, 8, 8)), jnp.zeros((4, 3, 3, 3))
