@@ -104,13 +104,17 @@ def test_vmap_over_images_folds_into_one_call_and_per_example_gradients_are_exac
     close(ensemble[1], 2 * lax_conv(x[0], w, s, p, d))
 
 
-def test_auto_runs_float32_on_onednn_and_float64_on_the_pure_jax_forms():
-    x, w = jnp.zeros((2, 3, 8, 8), jnp.float32), jnp.zeros((4, 3, 3, 3), jnp.float32)
+def test_auto_runs_float32_on_onednn_and_float64_and_small_calls_on_the_pure_jax_forms():
+    x, w = jnp.zeros((16, 3, 8, 8), jnp.float32), jnp.zeros((4, 3, 3, 3), jnp.float32)  # 16 x 8 x 8 = 1024 rows
     conv = lambda x, w: ck.conv2d(x, w, padding=1)
     assert "fnn_onednn_conv" in jax.jit(conv).lower(x, w).as_text()
     assert "fnn_onednn_conv" not in jax.jit(conv).lower(x.astype(jnp.float64), w.astype(jnp.float64)).as_text()
-    assert ck.use_onednn(x, w, 1, ((1, 1), (1, 1))) and not ck.use_onednn(x, w, 3, ((1, 1), (1, 1)))
-    assert not ck.use_onednn(x.astype(jnp.float64), w.astype(jnp.float64), 1, ((0, 0), (0, 0)))
+    assert "fnn_onednn_conv" not in jax.jit(conv).lower(x[:15], w).as_text()  # 960 rows: below ONEDNN_MIN_ROWS
+    pad = ((1, 1), (1, 1))
+    assert ck.use_onednn(x, w, 1, pad) and not ck.use_onednn(x, w, 3, pad) and not ck.use_onednn(x[:15], w, 1, pad)
+    assert not ck.use_onednn(x, w, 1, pad, stride=(2, 2))  # 16 x 4 x 4 rows
+    assert not ck.use_onednn(x.astype(jnp.float64), w.astype(jnp.float64), 1, pad)
+    assert ck._dispatch.ONEDNN_MIN_ROWS == 1024
 
 
 def test_impl_onednn_falls_back_to_xla_where_it_does_not_apply():
@@ -181,7 +185,7 @@ def test_a_plan_names_the_kernel_oneDNN_chose():
 
 def test_fnn_onednn_0_turns_it_off():
     code = ("import jax.numpy as jnp; from fnn import kernels as ck; assert not ck.onednn_available(); "
-            "x, w = jnp.ones((1, 2, 5, 5), jnp.float32), jnp.ones((3, 2, 3, 3), jnp.float32); "
+            "x, w = jnp.ones((128, 2, 5, 5), jnp.float32), jnp.ones((3, 2, 3, 3), jnp.float32); "
             "assert float(ck.conv2d(x, w)[0, 0, 0, 0]) == 18.0; "
             "import jax; assert 'fnn_onednn_conv' not in jax.jit(ck.conv2d).lower(x, w).as_text()")  # fmt: skip
     env = {**os.environ, "FNN_ONEDNN": "0", "JAX_PLATFORMS": "cpu"}

@@ -23,6 +23,7 @@ from fnn import kernels as ck
 X = jax.ShapeDtypeStruct((4, 2, 12, 12), jnp.float32)
 W = jax.ShapeDtypeStruct((3, 2, 3, 3), jnp.float32)  # C_in * kh * kw = 18: the Toeplitz form's shapes on CPU
 POOL = ((1, 1, 2, 2), (1, 1, 2, 2), [(0, 0)] * 4)
+X_BIG = jax.ShapeDtypeStruct((8, 2, 12, 12), jnp.float32)  # 8 x 12 x 12 output pixels: enough for oneDNN
 
 
 @pytest.fixture
@@ -118,19 +119,19 @@ def test_the_chunked_weight_gradient_stays_on_the_cpu(pure_jax):
 def test_onednn_runs_the_cpu_convolutions_of_a_jitted_step():
     """Compiled in this process, the forward pass and both gradients are three oneDNN calls; on
     CUDA they stay XLA's convolutions."""
-    text = jax.jit(conv_grads).lower(X, W).as_text()
+    text = jax.jit(conv_grads).lower(X_BIG, W).as_text()
     assert text.count("@fnn_onednn_conv(") == 3 and "stablehlo.convolution" not in text
-    assert ops(conv_grads, X, W).get("convolution") == 3
+    assert ops(conv_grads, X_BIG, W).get("convolution") == 3
 
 
 @pytest.mark.skipif(not ck.onednn_available(), reason="oneDNN is not installed")
 def test_exported_programs_take_xlas_convolution_in_place_of_onednn():
     """A serialized program must run without fnn: exported for the CPU, oneDNN's primitive lowers to
     XLA's convolution (forward, input and weight gradient), and the exported program runs."""
-    cpu = ops(conv_grads, X, W, platforms=("cpu",))
+    cpu = ops(conv_grads, X_BIG, W, platforms=("cpu",))
     assert cpu.get("convolution") == 3 and "custom_call" not in cpu
-    exported = export.export(jax.jit(conv_grads), platforms=("cpu",))(X, W)
-    x, w = (jax.random.normal(jax.random.key(i), s.shape, jnp.float32) for i, s in enumerate((X, W)))
+    exported = export.export(jax.jit(conv_grads), platforms=("cpu",))(X_BIG, W)
+    x, w = (jax.random.normal(jax.random.key(i), s.shape, jnp.float32) for i, s in enumerate((X_BIG, W)))
     got = exported.call(x, w)
     want = conv_grads(x, w)
     for g, e in zip(got, want, strict=True):

@@ -12,9 +12,10 @@ figures: ``bench/README.md``, "The CPU convolution gap" and "Round 2"), one form
   input gradient and weight gradient are each a oneDNN call on channels-last images, closed under
   ``jvp``, ``grad`` and ``vmap``. ``_onednn.py`` binds the library (the ``onednn-cpu-gomp`` wheel,
   installed with fnn on x86-64 Linux) through ``ctypes``; ``_xla_ffi.py`` is the FFI handler. The
-  default for float32 convolutions of one group wherever the library loads (:func:`onednn_available`;
-  ``FNN_ONEDNN=0`` turns it off); the forms below serve float64, grouped convolutions and machines
-  without it. A program serialized with ``jax.export`` takes XLA's convolution in its place, since
+  default for float32 convolutions of one group with at least :data:`ONEDNN_MIN_ROWS` output pixels
+  over the batch wherever the library loads (:func:`use_onednn`, :func:`onednn_available`;
+  ``FNN_ONEDNN=0`` turns it off); the forms below serve float64, grouped convolutions, small calls
+  and machines without it. A program serialized with ``jax.export`` takes XLA's convolution in its place, since
   it must run where fnn is not imported.
 * :func:`conv2d_toeplitz` (``_toeplitz.py``) -- the convolution as **one matrix product against
   a banded (Toeplitz) weight matrix**: for few input channels (:func:`use_toeplitz`).
@@ -73,6 +74,7 @@ from typing import Any
 from ._chunked import chunk_size as chunk_size
 from ._chunked import conv2d_chunked as conv2d_chunked
 from ._dispatch import IMPLS as IMPLS
+from ._dispatch import ONEDNN_MIN_ROWS as ONEDNN_MIN_ROWS
 from ._dispatch import conv2d as conv2d
 from ._dispatch import current_implementation as current_implementation
 from ._dispatch import implementation as implementation
@@ -91,6 +93,7 @@ from ._toeplitz import use_toeplitz as use_toeplitz
 
 __all__ = [
     "IMPLS",
+    "ONEDNN_MIN_ROWS",
     "OneDNNError",
     "block_width",
     "chunk_size",

@@ -22,6 +22,7 @@ from jax import lax
 
 from ._chunked import CHUNK, chunk_size, conv2d_chunked
 from ._max_pool import max_pool, use_max_taps
+from ._onednn import Geometry
 from ._onednn_conv import available as onednn_available
 from ._onednn_conv import conv2d_onednn
 from ._toeplitz import _pads, _pair, conv2d_toeplitz, use_toeplitz
@@ -158,7 +159,7 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
     if x.ndim != 4 or w.ndim != 4 or _batch_sharded(x):  # an Explicit mesh shards the batch the CPU forms split
         return xla(x, w)
     padded = min(v for pair in p for v in pair) >= 0
-    if use_onednn(x, w, groups, p):
+    if use_onednn(x, w, groups, p, s, d):
         cpu = functools.partial(conv2d_onednn, stride=s, padding=p, dilation=d)
     elif use_toeplitz(x.shape, w.shape, s, d, groups) and padded:
         cpu = functools.partial(conv2d_toeplitz, stride=s, padding=p, dilation=d)
@@ -178,21 +179,37 @@ def _onednn_fits(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair]) ->
     return fits and min(v for pair in padding for v in pair) >= 0
 
 
-def use_onednn(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair]) -> bool:
-    """Whether ``"auto"`` runs a convolution on oneDNN (on CPU): float32, one group, padding ≥ 0, and
-    the library installed (:func:`onednn_available`).
+# The fewest output pixels over the batch (B * H' * W', the rows of the convolution's GEMM) for which
+# "auto" calls oneDNN: each call costs ~0.1 ms of its own (the FFI handler, the weights' reorder,
+# waking oneDNN's threads), so below this XLA's or the pure-JAX forms finish first. A forward pass
+# with both gradients (a throwaway timing, bench/README.md, round 2, ninth pass): at batch 1
+# and 64 channels at 8x8 (64 rows) oneDNN 0.84 ms against 0.31, LeNet's second convolution at
+# batch 4 (400 rows) 0.91 against 0.58; at 1024 rows and more it is faster or level.
+ONEDNN_MIN_ROWS = 1024
+
+
+def use_onednn(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair], stride: Pair = (1, 1),
+               dilation: Pair = (1, 1)) -> bool:
+    """Whether ``"auto"`` runs a convolution on oneDNN (on CPU): float32, one group, padding ≥ 0, at
+    least :data:`ONEDNN_MIN_ROWS` output pixels over the batch, and the library installed
+    (:func:`onednn_available`).
 
     Per layer oneDNN's forward pass and input gradient take 0.45-0.75x the time of XLA's, its weight
     gradient 0.25-0.55x, and ResNet-20's and LeNet-5's train steps 0.74-0.77x the time they take on
     the pure-JAX forms (bench/README.md, round 2, ninth pass); it convolves float32 only, so float64
-    keeps the pure-JAX forms.
+    keeps the pure-JAX forms, and small calls (batch 1 inference) keep them too.
 
     >>> import jax.numpy as jnp
-    >>> x, w = jnp.zeros((2, 3, 8, 8)), jnp.zeros((4, 3, 3, 3))
+    >>> x, w = jnp.zeros((16, 3, 8, 8)), jnp.zeros((4, 3, 3, 3))
     >>> use_onednn(x, w, 1, ((1, 1), (1, 1))) == onednn_available(), use_onednn(x, w, 1, ((-1, 0), (0, 0)))
     (True, False)
+    >>> use_onednn(x[:1], w, 1, ((1, 1), (1, 1)))  # 64 output pixels: XLA's or the pure-JAX forms
+    False
     """
-    return x.dtype == jnp.float32 and _onednn_fits(x, w, groups, padding) and onednn_available()
+    if x.dtype != jnp.float32 or not _onednn_fits(x, w, groups, padding):
+        return False
+    n, _, oh, ow = Geometry(x.shape, w.shape, stride, padding, dilation).y_shape
+    return n * max(oh, 0) * max(ow, 0) >= ONEDNN_MIN_ROWS and onednn_available()
 
 
 def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding: Sequence[Pair],
