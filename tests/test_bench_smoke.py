@@ -168,3 +168,15 @@ def test_step_variants_switch_only_while_traced_and_tabulate():
     result = {"fnn": {"ms": 100.0, "compile_s": 2.0}, "chunk-8": {"ms": 110.0, "compile_s": 2.5}}
     md = step_variants.table("vgg", result)
     assert "| chunk-8 | weight gradients summed over chunks of 8 images (fnn: 16) | 110.0 | 1.100 | 2.5 |" in md
+
+
+def test_the_onednn_calls_table_times_every_form(tmp_path):
+    onednn_calls = pytest.importorskip("bench.onednn_calls")
+    rows = onednn_calls.call_times([2], 1, shapes=onednn_calls.SHAPES[1:2])
+    assert [(r["batch"], r["shape"]) for r in rows] == [(2, "6x14² -> 16, 5x5")]
+    assert all(rows[0][form] > 0 for form in onednn_calls.FORMS)
+    assert onednn_calls.table(rows).count("\n") == 3
+    import fnn.kernels._dispatch as dispatch
+    from fnn.kernels import _onednn_conv
+
+    assert dispatch.onednn_available is _onednn_conv.available  # the switch was undone

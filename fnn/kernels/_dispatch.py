@@ -25,6 +25,7 @@ from ._max_pool import max_pool, use_max_taps
 from ._onednn import Geometry
 from ._onednn_conv import available as onednn_available
 from ._onednn_conv import conv2d_onednn
+from ._onednn_conv import unsupported as onednn_unsupported
 from ._toeplitz import _pads, _pair, conv2d_toeplitz, use_toeplitz
 
 Array = jax.Array
@@ -155,7 +156,7 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
     if impl == "chunked":
         return conv2d_chunked(x, w, s, p, d, groups, CHUNK)
     if impl == "onednn":
-        return conv2d_onednn(x, w, s, p, d) if _onednn_fits(x, w, groups, p) else xla(x, w)
+        return conv2d_onednn(x, w, s, p, d) if _onednn_fits(x, w, groups, s, p, d) else xla(x, w)
     if x.ndim != 4 or w.ndim != 4 or _batch_sharded(x):  # an Explicit mesh shards the batch the CPU forms split
         return xla(x, w)
     padded = min(v for pair in p for v in pair) >= 0
@@ -172,19 +173,16 @@ def conv2d(x: Array, w: Array, stride: Any = 1, padding: Any = 0, dilation: Any 
     return lax.platform_dependent(x, w, cpu=cpu, default=xla)
 
 
-def _onednn_fits(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair]) -> bool:
-    static = all(isinstance(n, int) for n in (*x.shape, *w.shape))  # not jax.export's symbolic sizes
-    shapes = static and x.ndim == 4 and w.ndim == 4 and x.shape[0] > 0 and x.shape[1] == w.shape[1] and w.shape[0] > 0
-    fits = shapes and x.dtype == jnp.float32 and w.dtype == jnp.float32 and groups == 1
-    return fits and min(v for pair in padding for v in pair) >= 0
+def _onednn_fits(x: Array, w: Array, groups: int, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair) -> bool:
+    return groups == 1 and onednn_unsupported(x, w, stride, padding, dilation) is None
 
 
 # The fewest output pixels over the batch (B * H' * W', the rows of the convolution's GEMM) for which
 # "auto" calls oneDNN: each call costs ~0.1 ms of its own (the FFI handler, the weights' reorder,
 # waking oneDNN's threads), so below this XLA's or the pure-JAX forms finish first. A forward pass
-# with both gradients (a throwaway timing, bench/README.md, round 2, ninth pass): at batch 1
-# and 64 channels at 8x8 (64 rows) oneDNN 0.84 ms against 0.31, LeNet's second convolution at
-# batch 4 (400 rows) 0.91 against 0.58; at 1024 rows and more it is faster or level.
+# with both gradients (python -m bench.onednn_calls; bench/README.md, round 2, ninth pass): at batch 1
+# and 64 channels at 8x8 (64 rows) oneDNN 0.85 ms against 0.24, LeNet's second convolution at
+# batch 4 (400 rows) 0.80 against 0.48; from 1024 rows it is faster, or within 20 %.
 ONEDNN_MIN_ROWS = 1024
 
 
@@ -206,10 +204,10 @@ def use_onednn(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair], stri
     >>> use_onednn(x[:1], w, 1, ((1, 1), (1, 1)))  # 64 output pixels: XLA's or the pure-JAX forms
     False
     """
-    if x.dtype != jnp.float32 or not _onednn_fits(x, w, groups, padding):
+    if not _onednn_fits(x, w, groups, stride, padding, dilation):
         return False
     n, _, oh, ow = Geometry(x.shape, w.shape, stride, padding, dilation).y_shape
-    return n * max(oh, 0) * max(ow, 0) >= ONEDNN_MIN_ROWS and onednn_available()
+    return n * oh * ow >= ONEDNN_MIN_ROWS and onednn_available()
 
 
 def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding: Sequence[Pair],

@@ -16,7 +16,7 @@ the reorders around each call cost 20-60 % more (bench/README.md, round 2, ninth
 raw buffer addresses, under one lock: XLA may call two convolutions at once from its two threads,
 and a plan's intermediate buffers, like the cores oneDNN's OpenMP team runs on, are shared.
 
-Nothing here knows about JAX; ``_onednn_conv.py`` makes the plans a JAX primitive.
+Nothing here calls JAX; ``_onednn_conv.py`` makes the plans a JAX primitive.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import threading
 from collections.abc import Sequence
 from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_void_p
 from typing import NamedTuple
+
+from ._toeplitz import _out
 
 # The library's file: FNN_ONEDNN_LIBRARY, else the onednn-cpu-gomp wheel's (installed under the
 # environment's prefix, lib/), else the dynamic loader's search path.
@@ -102,7 +104,6 @@ class _Library:
             fn = getattr(lib, name)
             fn.argtypes = argtypes
             fn.restype = c_int  # dnnl_status_t
-        lib.dnnl_memory_desc_equal.restype = c_int
         lib.dnnl_primitive_desc_query_md.restype = c_void_p
         self.lib = lib
         self.engine, self.stream = c_void_p(), c_void_p()
@@ -185,9 +186,7 @@ class Geometry(NamedTuple):
     def y_shape(self) -> tuple[int, int, int, int]:
         (n, _, h, w), (o, _, kh, kw) = self.x_shape, self.w_shape
         (ph, pw), (dh, dw), (sh, sw) = self.padding, self.dilation, self.stride
-        oh = (h + ph[0] + ph[1] - dh * (kh - 1) - 1) // sh + 1
-        ow = (w + pw[0] + pw[1] - dw * (kw - 1) - 1) // sw + 1
-        return n, o, oh, ow
+        return n, o, _out(h + sum(ph), kh, sh, dh), _out(w + sum(pw), kw, sw, dw)
 
     def shape_of(self, arg: str) -> tuple[int, ...]:
         return {"src": self.x_shape, "diff_src": self.x_shape, "weights": self.w_shape,
@@ -233,21 +232,21 @@ class ConvPlan:
                     (("forward", fwd), ("backward_data", bwd_data), ("backward_weights", bwd_weights))}  # fmt: skip
 
     def _operation(self, pd: c_void_p, inputs: Sequence[str], output: str) -> _Operation:
-        lib, g = self.lib, self.geometry
-        staged, args = [], []
-        for name in inputs:
-            chosen = lib.lib.dnnl_primitive_desc_query_md(pd, _QUERY[name], 0)
-            user_md = lib.desc(g.shape_of(name), layout_of(name))
-            user, reorder = lib.memory(user_md, handle=None), lib.reorder(user_md, chosen)
-            own = user if reorder is None else lib.memory(chosen)
-            staged.append((user, reorder, own))
-            args.append((_ARG[name], own))
-        chosen = lib.lib.dnnl_primitive_desc_query_md(pd, _QUERY[output], 0)
-        user_md = lib.desc(g.shape_of(output), layout_of(output))
-        user, reorder = lib.memory(user_md, handle=None), lib.reorder(chosen, user_md)
-        own = user if reorder is None else lib.memory(chosen)
-        args.append((_ARG[output], own))
-        return _Operation(lib.primitive(pd), tuple(staged), (user, reorder, own), tuple(args), lib.implementation(pd))
+        staged = tuple(self._stage(pd, name, into_primitive=True) for name in inputs)
+        result = self._stage(pd, output, into_primitive=False)
+        args = tuple((_ARG[name], own) for name, (_, _, own) in zip((*inputs, output), (*staged, result), strict=True))
+        return _Operation(self.lib.primitive(pd), staged, result, args, self.lib.implementation(pd))
+
+    def _stage(self, pd: c_void_p, name: str, *, into_primitive: bool) -> tuple[c_void_p, c_void_p | None, c_void_p]:
+        """The memory for XLA's buffer of ``name``, the reorder between it and the layout the primitive
+        chose (into the primitive for an operand, out of it for the result; None when they agree), and
+        the memory the primitive uses."""
+        lib = self.lib
+        chosen = lib.lib.dnnl_primitive_desc_query_md(pd, _QUERY[name], 0)
+        user_md = lib.desc(self.geometry.shape_of(name), layout_of(name))
+        reorder = lib.reorder(user_md, chosen) if into_primitive else lib.reorder(chosen, user_md)
+        user = lib.memory(user_md, handle=None)
+        return user, reorder, user if reorder is None else lib.memory(chosen)
 
     def run(self, op: str, out: int, inputs: Sequence[int]) -> None:
         """Runs ``op`` (a key of :data:`OPS`) from the buffers at addresses ``inputs`` into ``out``."""

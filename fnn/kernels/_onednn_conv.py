@@ -179,13 +179,25 @@ def conv2d_onednn(x: Array, w: Array, stride: Pair = (1, 1), padding: tuple[Pair
     ((2, 3, 3, 3), 9.0)
     """
     x, w = jnp.asarray(x), jnp.asarray(w)
+    reason = unsupported(x, w, stride, padding, dilation)
+    if reason is not None:
+        raise TypeError(f"conv2d_onednn: {reason}")
+    geometry = Geometry(tuple(x.shape), tuple(w.shape), tuple(stride), tuple(map(tuple, padding)), tuple(dilation))
+    return onednn_conv_p.bind(x, w, op="forward", geometry=geometry)
+
+
+def unsupported(x: Any, w: Any, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair) -> str | None:
+    """Why oneDNN cannot run this convolution (shapes, dtypes, padding, or an empty output), or None
+    where it can: the one check behind :func:`conv2d_onednn`'s errors and the dispatch's choice."""
+    if not all(isinstance(n, int) for n in (*x.shape, *w.shape)):
+        return f"shapes must be static (not jax.export's symbolic sizes), got {x.shape} and {w.shape}"
     if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
-        raise TypeError(f"conv2d_onednn: expected x (B, C, H, W) and w (O, C, kh, kw), got {x.shape} and {w.shape}")
+        return f"expected x (B, C, H, W) and w (O, C, kh, kw), got {x.shape} and {w.shape}"
     if x.dtype != jnp.float32 or w.dtype != jnp.float32:
-        raise TypeError(f"conv2d_onednn: oneDNN convolves float32, got {x.dtype} and {w.dtype}")
+        return f"oneDNN convolves float32, got {x.dtype} and {w.dtype}"
     if min(v for pair in padding for v in pair) < 0:
-        raise TypeError(f"conv2d_onednn: padding must be >= 0, got {padding}")
+        return f"padding must be >= 0, got {padding}"
     geometry = Geometry(tuple(x.shape), tuple(w.shape), tuple(stride), tuple(map(tuple, padding)), tuple(dilation))
     if min(geometry.y_shape) <= 0:
-        raise TypeError(f"conv2d_onednn: a {x.shape} input and {w.shape} kernel give no output ({geometry})")
-    return onednn_conv_p.bind(x, w, op="forward", geometry=geometry)
+        return f"a {x.shape} input and {w.shape} kernel give no output ({geometry})"
+    return None
