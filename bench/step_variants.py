@@ -10,8 +10,8 @@ variant, traced and lowered inside the switch, and compiled with fnn's step opti
 steps each (forward order on even rounds, backward on odd), on the same batch. Two cores move a
 step by +-5 % between processes; within one process the ratios to the ``fnn`` row hold to about 1-2 %.
 
-Writes ``bench/results/step_variants-<model>.{json,md}``; the figures in ``bench/README.md`` ("Round 2,
-eighth pass" and "ninth pass") come from this script.
+Writes ``bench/results/<tag>.{json,md}`` (``--tag``, default ``step_variants-<model>``); the figures
+in ``bench/README.md`` ("Round 2", eighth to tenth passes) come from this script.
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ def _no_onednn() -> contextlib.AbstractContextManager:
     return _patched(dp, onednn_available=lambda: False)
 
 
+def _onednn_everywhere() -> contextlib.AbstractContextManager:
+    import fnn.kernels
+
+    return fnn.kernels.implementation("onednn")
+
+
 def _xla_kernels() -> contextlib.AbstractContextManager:
     import fnn.kernels
 
@@ -95,6 +101,7 @@ def _xla_kernels() -> contextlib.AbstractContextManager:
 VARIANTS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
     "fnn": ("fnn as shipped", contextlib.nullcontext),
     "no-onednn": ("the pure-JAX CPU forms, as where oneDNN is not installed", _no_onednn),
+    "onednn": ("batch norm on oneDNN too (fnn.kernels.implementation('onednn'))", _onednn_everywhere),
     "norm-plain": ("normalisation differentiated as written (no custom JVP rule)", _norm_plain),
     "chunk-8": ("weight gradients summed over chunks of 8 images (fnn: 16)", _chunk(8)),
     "chunk-32": ("weight gradients summed over chunks of 32 images", _chunk(32)),
@@ -159,12 +166,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "fnn"], choices=list(VARIANTS))
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--tag", help="output file name (default: step_variants-<model>)")
     args = ap.parse_args(argv)
     variants = ["fnn"] + [v for v in args.variants if v != "fnn"]
     result = step_times(args.model, variants, args.rounds)
     md = table(args.model, result)
     print(md)
-    write_results(args.out, f"step_variants-{args.model}", {"model": args.model, "rounds": args.rounds,
+    write_results(args.out, args.tag or f"step_variants-{args.model}", {"model": args.model, "rounds": args.rounds,
                                                              "result": result}, md + "\n")
     return result
 

@@ -151,6 +151,7 @@ def test_the_conv_threads_table_has_every_kind_on_both_core_counts():
 
 def test_step_variants_switch_only_while_traced_and_tabulate():
     step_variants = pytest.importorskip("bench.step_variants")
+    import fnn.kernels
     import fnn.kernels._chunked as ch
     import fnn.layers._batch_norm as bn
     import fnn.layers._norm as norm
@@ -160,6 +161,8 @@ def test_step_variants_switch_only_while_traced_and_tabulate():
         assert bn.normalize is rule.fun and norm.normalize is rule.fun
     with step_variants.VARIANTS["chunk-8"][1]():
         assert ch.CHUNK == 8
+    with step_variants.VARIANTS["onednn"][1]():  # batch norm on oneDNN too
+        assert fnn.kernels.current_implementation() == "onednn"
     assert bn.normalize is rule and norm.normalize is rule
     assert chunk == ch.CHUNK  # restored
     for what, make in step_variants.VARIANTS.values():

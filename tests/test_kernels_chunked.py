@@ -14,6 +14,7 @@ import pytest
 from jax import lax
 
 from fnn import kernels as ck
+from tests.test_kernels import value_vjp_jvp
 
 DN = ("NCHW", "OIHW", "NCHW")
 
@@ -40,13 +41,10 @@ def test_value_gradients_and_tangents_equal_xla(xs, ws, s, p, d, g, chunk):
     x, w = randn(0, *xs), randn(1, *ws)
     f = lambda x, w: ck.conv2d_chunked(x, w, s, p, d, g, chunk)
     ref = lambda x, w: lax_conv(x, w, s, p, d, g)
-    y = f(x, w)
-    assert y.shape == ref(x, w).shape and jnp.allclose(y, ref(x, w), atol=1e-12)
-    dy = randn(2, *y.shape)
-    for a, b in zip(jax.vjp(f, x, w)[1](dy), jax.vjp(ref, x, w)[1](dy), strict=True):
+    dy, tx, tw = randn(2, *jax.eval_shape(ref, x, w).shape), randn(3, *xs), randn(4, *ws)
+    got, want = value_vjp_jvp(f, x, w, dy, tx, tw), value_vjp_jvp(ref, x, w, dy, tx, tw)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         assert a.shape == b.shape and jnp.allclose(a, b, atol=1e-12)
-    tx, tw = randn(3, *xs), randn(4, *ws)
-    assert jnp.allclose(jax.jvp(f, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1], atol=1e-12)
 
 
 STRIDED = [  # (x shape, w shape, stride, padding, groups): the input gradient by phases of the stride
@@ -63,15 +61,12 @@ def test_strided_convolutions_equal_xla_and_differentiate_by_phases(xs, ws, s, p
     x, w = randn(0, *xs), randn(1, *ws)
     f = lambda x, w: ck.conv2d_chunked(x, w, s, p, (1, 1), g, 1)
     ref = lambda x, w: lax_conv(x, w, s, p, (1, 1), g)
-    y = f(x, w)
-    dy = randn(2, *y.shape)
-    for a, b in zip(jax.vjp(f, x, w)[1](dy), jax.vjp(ref, x, w)[1](dy), strict=True):
+    dy, tx, tw = randn(2, *jax.eval_shape(ref, x, w).shape), randn(3, *xs), randn(4, *ws)
+    got, want = value_vjp_jvp(f, x, w, dy, tx, tw), value_vjp_jvp(ref, x, w, dy, tx, tw)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         assert a.shape == b.shape and jnp.allclose(a, b, atol=1e-12)
-    tx, tw = randn(3, *xs), randn(4, *ws)
-    assert jnp.allclose(jax.jvp(f, (x, w), (tx, tw))[1], jax.jvp(ref, (x, w), (tx, tw))[1], atol=1e-12)
-    x32, dy32 = x.astype(jnp.float32), dy.astype(jnp.float32)
-    got = jax.vjp(lambda x: f(x, w.astype(jnp.float32)), x32)[1](dy32)[0]
-    want = jax.vjp(lambda x: ref(x, w.astype(jnp.float32)), x32)[1](dy32)[0]
+    f32 = [a.astype(jnp.float32) for a in (x, w, dy, tx, tw)]
+    got, want = value_vjp_jvp(f, *f32)[1][0], value_vjp_jvp(ref, *f32)[1][0]  # the input gradient
     assert jnp.allclose(got, want, rtol=1e-5, atol=1e-5)
     # The input gradient is stride-1 convolutions (YNNPACK on XLA:CPU), never a base-dilated one (Eigen).
     jaxpr = str(jax.make_jaxpr(jax.grad(lambda x: jnp.sum(f(x, w) ** 2)))(x))

@@ -17,6 +17,10 @@ figures: ``bench/README.md``, "The CPU convolution gap" and "Round 2"), one form
   ``FNN_ONEDNN=0`` turns it off); the forms below serve float64, grouped convolutions, small calls
   and machines without it. A program serialized with ``jax.export`` takes XLA's convolution in its place, since
   it must run where fnn is not imported.
+* :func:`batch_norm_onednn` (``_onednn_norm.py``) -- **oneDNN's batch normalization** in training, the
+  same way: its forward pass one call, the input's, weight's and bias's gradients another. The
+  batch-norm layers run it inside ``implementation("onednn")`` (:func:`use_onednn_norm`); ``"auto"``
+  keeps XLA's, which measured as fast in a whole train step.
 * :func:`conv2d_toeplitz` (``_toeplitz.py``) -- the convolution as **one matrix product against
   a banded (Toeplitz) weight matrix**: for few input channels (:func:`use_toeplitz`).
 * :func:`conv2d_chunked` (``_chunked.py``) -- XLA's forward convolution and input gradient, with
@@ -80,6 +84,7 @@ from ._dispatch import current_implementation as current_implementation
 from ._dispatch import implementation as implementation
 from ._dispatch import reduce_max as reduce_max
 from ._dispatch import use_onednn as use_onednn
+from ._dispatch import use_onednn_norm as use_onednn_norm
 from ._materialize import materialize as materialize
 from ._materialize import materialized as materialized
 from ._max_pool import max_pool as max_pool
@@ -87,6 +92,7 @@ from ._max_pool import use_max_taps as use_max_taps
 from ._onednn import OneDNNError as OneDNNError
 from ._onednn_conv import available as onednn_available
 from ._onednn_conv import conv2d_onednn as conv2d_onednn
+from ._onednn_norm import batch_norm_onednn as batch_norm_onednn
 from ._toeplitz import block_width as block_width
 from ._toeplitz import conv2d_toeplitz as conv2d_toeplitz
 from ._toeplitz import use_toeplitz as use_toeplitz
@@ -95,6 +101,7 @@ __all__ = [
     "IMPLS",
     "ONEDNN_MIN_ROWS",
     "OneDNNError",
+    "batch_norm_onednn",
     "block_width",
     "chunk_size",
     "conv2d",
@@ -110,6 +117,7 @@ __all__ = [
     "reduce_max",
     "use_max_taps",
     "use_onednn",
+    "use_onednn_norm",
     "use_toeplitz",
 ]
 

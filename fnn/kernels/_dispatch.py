@@ -26,6 +26,7 @@ from ._onednn import Geometry
 from ._onednn_conv import available as onednn_available
 from ._onednn_conv import conv2d_onednn
 from ._onednn_conv import unsupported as onednn_unsupported
+from ._onednn_norm import unsupported as onednn_norm_unsupported
 from ._toeplitz import _pads, _pair, conv2d_toeplitz, use_toeplitz
 
 Array = jax.Array
@@ -36,7 +37,8 @@ Pair = tuple[int, int]
 # reduce_window everywhere (what fnn did before these kernels); "toeplitz" -- the banded GEMM and
 # the max of taps wherever they apply, on any platform; "chunked" -- XLA's convolution with the
 # weight gradient summed over batch chunks, on any platform (pooling as "auto"); "onednn" -- oneDNN's
-# convolution (float32, one group; XLA's otherwise), its XLA lowering on other platforms (pooling as "auto").
+# convolution (float32, one group; XLA's otherwise), its XLA lowering on other platforms (pooling as "auto"),
+# and the batch-norm layers' training normalisation on oneDNN too (use_onednn_norm).
 IMPLS = ("auto", "xla", "toeplitz", "chunked", "onednn")
 # The default for calls traced in this context (thread, task), set by `implementation`.
 _IMPL: contextvars.ContextVar[str] = contextvars.ContextVar("fnn.kernels.implementation", default="auto")
@@ -64,7 +66,8 @@ def implementation(impl: str) -> Iterator[str]:
         convolution and ``reduce_window`` everywhere), ``"toeplitz"`` (the banded GEMM and the
         max of taps wherever they apply, on any platform), ``"chunked"`` (every convolution
         with its weight gradient summed over batch chunks, on any platform; pooling as ``"auto"``)
-        or ``"onednn"`` (oneDNN's convolution where it applies, see :func:`conv2d_onednn`;
+        or ``"onednn"`` (oneDNN's convolution where it applies, see :func:`conv2d_onednn`,
+        and the batch-norm layers' training normalisation, see :func:`use_onednn_norm`;
         pooling as ``"auto"``).
 
     Yields:
@@ -208,6 +211,27 @@ def use_onednn(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair], stri
         return False
     n, _, oh, ow = Geometry(x.shape, w.shape, stride, padding, dilation).y_shape
     return n * oh * ow >= ONEDNN_MIN_ROWS and onednn_available()
+
+
+def use_onednn_norm(x: Array) -> bool:
+    """Whether a batch-norm layer in training normalises ``x`` on oneDNN (:func:`batch_norm_onednn`):
+    inside ``implementation("onednn")``, for a float32 ``(N, C, *spatial)`` input, where the library is
+    installed (:func:`onednn_available`). ``"auto"`` keeps XLA's normalisation: in ResNet-20's train
+    step oneDNN's takes 0.63x the kernel time, but the step 0.99-1.08x the wall time on two cores, as
+    XLA overlaps its normalisations with the oneDNN convolutions (``python -m bench.step_variants
+    --variants onednn``; bench/README.md, round 2, tenth pass).
+
+    >>> import jax.numpy as jnp
+    >>> x = jnp.zeros((8, 4, 5, 5))
+    >>> use_onednn_norm(x)
+    False
+    >>> with implementation("onednn"):
+    ...     use_onednn_norm(x) == onednn_available(), use_onednn_norm(x.astype(jnp.int32))
+    (True, False)
+    """
+    if _impl("use_onednn_norm", None) != "onednn" or onednn_norm_unsupported(x) is not None or _batch_sharded(x):
+        return False
+    return onednn_available()
 
 
 def reduce_max(x: Array, window: Sequence[int], strides: Sequence[int], padding: Sequence[Pair],

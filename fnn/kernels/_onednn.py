@@ -28,7 +28,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_void_p
+from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_int64, c_size_t, c_uint, c_void_p
 from typing import NamedTuple
 
 from ._toeplitz import _out
@@ -81,7 +81,7 @@ class _Library:
         p, pp = c_void_p, POINTER(c_void_p)
         signatures = {
             "dnnl_engine_create": (pp, c_int, c_size_t),
-            "dnnl_stream_create": (pp, p, ctypes.c_uint),
+            "dnnl_stream_create": (pp, p, c_uint),
             "dnnl_stream_wait": (p,),
             "dnnl_memory_desc_create_with_tag": (pp, c_int, _Dims, c_int, c_int),
             "dnnl_memory_desc_create_with_strides": (pp, c_int, _Dims, c_int, _Dims),
@@ -99,6 +99,9 @@ class _Library:
                 (pp, p, c_int, p, p, p, _Dims, _Dims, _Dims, _Dims, p, p),
             "dnnl_convolution_backward_weights_primitive_desc_create":
                 (pp, p, c_int, p, p, p, p, _Dims, _Dims, _Dims, _Dims, p, p),
+            "dnnl_batch_normalization_forward_primitive_desc_create": (pp, p, c_int, p, p, c_float, c_uint, p),
+            "dnnl_batch_normalization_backward_primitive_desc_create":
+                (pp, p, c_int, p, p, p, c_float, c_uint, p, p),
         }  # fmt: skip
         for name, argtypes in signatures.items():
             fn = getattr(lib, name)
@@ -116,8 +119,8 @@ class _Library:
             raise OneDNNError(f"oneDNN: {what} failed with status {status}")
 
     def desc(self, shape: Sequence[int], layout: str) -> c_void_p:
-        """A float32 memory descriptor of NCHW/OIHW ``shape``: stored ``"plain"`` (row-major), ``"nhwc"``
-        (channels fastest), or ``"any"`` (for the primitive to choose)."""
+        """A float32 memory descriptor of NCHW/OIHW ``shape`` (any rank): stored ``"plain"`` (row-major),
+        ``"nhwc"`` (channels fastest: dim 1 innermost), or ``"any"`` (for the primitive to choose)."""
         md, dims = c_void_p(), _Dims(*shape)
         if layout == "any":
             status = self.lib.dnnl_memory_desc_create_with_tag(byref(md), len(shape), dims, _F32, _FORMAT_ANY)

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from fnn import kernels
 from fnn.core import Initializer, Module, expect_array, format_shape, leaf, same_size
 from fnn.errors import ConfigError, ShapeError
 from fnn.layers import _windows as win
@@ -105,42 +106,49 @@ def _batch_norm(
                 "jax.vmap with axis_name)"
             )
         xb = x[None] if single else x
-        # Computed on a (B, L, C) view -- spatial sizes as one axis, channels last -- with one per-channel
-        # scale (_norm.affine_scale): XLA:CPU runs the normalisation and its gradients up to 2.4x faster so than on
-        # (B, C, H, W) (python -m bench.norm_forms), and ResNet-20's step 5 % faster than on
-        # (B, C, L), as XLA's convolutions compute channels-last (bench/README.md, round 2).
-        xb = jnp.swapaxes(xb.reshape(*xb.shape[:2], math.prod(xb.shape[2:])), 1, 2)  # -1 fails on B = 0
-        axes = (0, 1)
         use_batch = train or not track
-        new_s = s
+        size = _axis_size(axis_name) if use_batch else 1
+        total = math.prod(xb.shape[a] for a in range(xb.ndim) if a != 1) * size
         if use_batch:
-            size = _axis_size(axis_name)
-            total = math.prod(xb.shape[a] for a in axes) * size
             if torch7 and train and xb.shape[0] * size == 1:
                 use_batch = False  # torch7: a batch of one normalises with the running stats, no update
             elif total <= 1:
                 raise ShapeError(f"expected more than 1 value per channel when training, got input "
                                  f"{format_shape(x.shape)}")
-        weight = p["weight"].reshape(1, 1, n) if affine else None
-        bias = p["bias"].reshape(1, 1, n) if affine else None
-        if use_batch:
-            y, mean, var = normalize(xb, weight, bias, eps, axes, axis_name)
-            if train and track:
-                factor = momentum
-                if count:
-                    nbt = s["num_batches_tracked"] + 1
-                    if momentum is None:
-                        factor = 1.0 / nbt.astype(mean.dtype)
-                stat_m = lax.stop_gradient(mean).reshape(n)
-                stat_v = lax.stop_gradient(var).reshape(n) * (total / (total - 1))
-                new_s = {"running_mean": (1 - factor) * s["running_mean"] + factor * stat_m,
-                         "running_var": (1 - factor) * s["running_var"] + factor * stat_v}
-                if count:
-                    new_s["num_batches_tracked"] = nbt
+        new_s = s
+        if use_batch and axis_name is None and kernels.use_onednn_norm(xb):
+            # implementation("onednn"): oneDNN's batch norm on the (B, C, ...) input as it is, stored
+            # channels-last like the convolutions' output (kernels.use_onednn_norm says why not by default)
+            ones = jnp.ones((n,), x.dtype)
+            weight, bias = (p["weight"], p["bias"]) if affine else (ones, jnp.zeros_like(ones))
+            y, mean, var = kernels.batch_norm_onednn(xb, weight, bias, eps)
+            y = y.reshape(x.shape)
         else:
-            mean, var = s["running_mean"].reshape(1, 1, n), s["running_var"].reshape(1, 1, n)
-            y = standardize(xb, mean, var, weight, bias, eps)
-        y = jnp.swapaxes(y, 1, 2).reshape(x.shape)
+            # Computed on a (B, L, C) view -- spatial sizes as one axis, channels last -- with one per-channel
+            # scale (_norm.affine_scale): XLA:CPU runs the normalisation and its gradients up to 2.4x faster
+            # so than on (B, C, H, W) (python -m bench.norm_forms), and ResNet-20's step 5 % faster than on
+            # (B, C, L), as XLA's convolutions compute channels-last (bench/README.md, round 2).
+            xb = jnp.swapaxes(xb.reshape(*xb.shape[:2], math.prod(xb.shape[2:])), 1, 2)  # -1 fails on B = 0
+            weight = p["weight"].reshape(1, 1, n) if affine else None
+            bias = p["bias"].reshape(1, 1, n) if affine else None
+            if use_batch:
+                y, mean, var = normalize(xb, weight, bias, eps, (0, 1), axis_name)
+            else:
+                mean, var = s["running_mean"].reshape(1, 1, n), s["running_var"].reshape(1, 1, n)
+                y = standardize(xb, mean, var, weight, bias, eps)
+            y = jnp.swapaxes(y, 1, 2).reshape(x.shape)
+        if use_batch and train and track:
+            factor = momentum
+            if count:
+                nbt = s["num_batches_tracked"] + 1
+                if momentum is None:
+                    factor = 1.0 / nbt.astype(mean.dtype)
+            stat_m = lax.stop_gradient(mean).reshape(n)
+            stat_v = lax.stop_gradient(var).reshape(n) * (total / (total - 1))
+            new_s = {"running_mean": (1 - factor) * s["running_mean"] + factor * stat_m,
+                     "running_var": (1 - factor) * s["running_var"] + factor * stat_v}
+            if count:
+                new_s["num_batches_tracked"] = nbt
         return y, new_s
 
     return leaf(name, forward, kind=kind, params=params if affine else None, state=state if track else None,

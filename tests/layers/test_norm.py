@@ -3,6 +3,8 @@ variance, batch-of-one rule, unbatched evaluation), parity with PyTorch's BatchN
 over three training steps and in evaluation, gradients, synchronised statistics with
 ``axis_name``, and PyTorch's LayerNorm, GroupNorm and InstanceNorm."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,20 +182,25 @@ def test_training_derivatives_in_every_mode_match_the_textbook_formula(affine):
     x, r = jnp.asarray(randn(4, 3, 4, 4)) * 3 + 7, jnp.asarray(randn(4, 3, 4, 4))
     loss = lambda x, p: jnp.sum(jnp.tanh(apply(p, state, x, train=True)[0]) * r)
     ref = lambda x, p: jnp.sum(jnp.tanh(_textbook_bn(x, *((p["weight"], p["bias"]) if affine else wb))) * r)
-    for got, want in zip(jax.tree.leaves(jax.grad(loss, (0, 1))(x, params)),
-                         jax.tree.leaves(jax.grad(ref, (0, 1))(x, params)), strict=True):
-        np.testing.assert_allclose(got, want, atol=1e-12)
-    np.testing.assert_allclose(jax.jvp(lambda x: loss(x, params), (x,), (r,))[1],
-                               jax.jvp(lambda x: ref(x, params), (x,), (r,))[1], atol=1e-11)
     small, r_small = x[:2, :, :2, :2], r[:2, :, :2, :2]
-    hess = lambda f: jax.hessian(lambda x: jnp.sum(jnp.tanh(f(x)) * r_small))(small)
-    np.testing.assert_allclose(hess(lambda x: apply(params, state, x, train=True)[0]),
-                               hess(lambda x: _textbook_bn(x, *wb)), atol=1e-11)
+
+    @functools.partial(jax.jit, static_argnums=(0, 1))  # one compiled program per form, not one per op
+    def derivatives(f, norm):
+        hessian = jax.hessian(lambda x: jnp.sum(jnp.tanh(norm(x)) * r_small))(small)
+        return jax.grad(f, (0, 1))(x, params), jax.jvp(lambda x: f(x, params), (x,), (r,))[1], hessian
+
+    (grad, tangent, hessian), (grad_ref, tangent_ref, hessian_ref) = (
+        derivatives(loss, lambda x: apply(params, state, x, train=True)[0]),
+        derivatives(ref, lambda x: _textbook_bn(x, *wb)))
+    for got, want in zip(jax.tree.leaves(grad), jax.tree.leaves(grad_ref), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    np.testing.assert_allclose(tangent, tangent_ref, atol=1e-11)
+    np.testing.assert_allclose(hessian, hessian_ref, atol=1e-11)
     _, synced = fnn.SpatialBatchNormalization(3, affine=affine, axis_name="devices").stateful
     shards = lambda v: v.reshape(2, 2, 3, 4, 4)
     per_device = lambda xs: jax.vmap(lambda xi: synced(params, state, xi, train=True)[0], axis_name="devices")(xs)
-    grad_synced = jax.grad(lambda xs: jnp.sum(jnp.tanh(per_device(xs)) * shards(r)))(shards(x))
-    np.testing.assert_allclose(grad_synced.reshape(x.shape), jax.grad(ref)(x, params), atol=1e-12)
+    grad_synced = jax.jit(jax.grad(lambda xs: jnp.sum(jnp.tanh(per_device(xs)) * shards(r))))(shards(x))
+    np.testing.assert_allclose(grad_synced.reshape(x.shape), grad_ref[0], atol=1e-12)
 
 def test_unbound_axis_name_is_a_clear_error():
     init, apply = fnn.BatchNormalization(2, axis_name="batch").stateful
@@ -290,13 +297,18 @@ def test_per_sample_derivatives_in_every_mode_match_the_textbook_formula(make, s
     params = _randomised(module, shape)
     x, r = jnp.asarray(randn(*shape)) * 3 + 7, jnp.asarray(randn(*shape))
     loss = lambda f: (lambda x, p: jnp.sum(jnp.tanh(f(x, p)) * r))
-    got, want = loss(lambda x, p: module.apply(p, x)), loss(textbook)
-    grads = [jax.tree.leaves(jax.grad(f, (0, 1))(x, params)) for f in (got, want)]
-    for g, w in zip(*grads, strict=True):
+
+    @functools.partial(jax.jit, static_argnums=0)  # one compiled program per form, not one per op
+    def derivatives(f):
+        return jax.grad(f, (0, 1))(x, params), jax.jvp(lambda x: f(x, params), (x,), (r,))[1], jax.hessian(f)(x, params)
+
+    (grad, tangent, hessian), (grad_ref, tangent_ref, hessian_ref) = (
+        derivatives(loss(lambda x, p: module.apply(p, x))), derivatives(loss(textbook)))
+    for g, w in zip(jax.tree.leaves(grad), jax.tree.leaves(grad_ref), strict=True):
         np.testing.assert_allclose(g, w, atol=1e-12)
-    np.testing.assert_allclose(jax.jvp(lambda x: got(x, params), (x,), (r,))[1],
-                               jax.jvp(lambda x: want(x, params), (x,), (r,))[1], atol=1e-11)
-    np.testing.assert_allclose(jax.hessian(got)(x, params), jax.hessian(want)(x, params), atol=1e-10)
+    np.testing.assert_allclose(tangent, tangent_ref, atol=1e-11)
+    for g, w in zip(jax.tree.leaves(hessian), jax.tree.leaves(hessian_ref), strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-10)
 
 @pytest.mark.torch
 def test_instance_norm_running_statistics_match_pytorch(torch):
