@@ -13,6 +13,8 @@ PyTorch eager), float32, NCHW, training mode. Columns, interleaved round by roun
 * ``fnn, no rule``: the fnn layer with its normalisation differentiated by JAX as written, not
   through fnn's derivative rule (``fnn.layers._norm.normalize``; round 2, eighth pass);
 * ``fnn``: the fnn layer as it is (``fnn.BatchNorm2d``, ``fnn.GroupNorm``, ``fnn.InstanceNorm2d``);
+* ``fnn, oneDNN``: ``fnn.BatchNorm2d`` traced inside ``fnn.kernels.implementation("onednn")``:
+  oneDNN's batch normalization (round 2, tenth pass; batch norm only);
 * ``PyTorch eager``: ``torch.nn`` 's layer.
 
 Medians in milliseconds. Writes ``bench/results/norm_forms.{json,md}``.
@@ -21,7 +23,6 @@ Medians in milliseconds. Writes ``bench/results/norm_forms.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -64,9 +65,10 @@ def _one_scale_4d(x: Any, w: Any, b: Any) -> Any:
     return (x - mean) * (lax.rsqrt(var + EPS) * w.reshape(1, -1, 1, 1)) + b.reshape(1, -1, 1, 1)
 
 
-def _fnn_layer(kind: str, c: int, rule: bool = True) -> Callable:
-    """The fnn layer; ``rule=False`` traces it with the normalisation differentiated as written
-    (``bench.step_variants``' ``norm-plain``) instead of fnn's derivative rule."""
+def _fnn_layer(kind: str, c: int, variant: str = "fnn") -> Callable:
+    """The fnn layer, traced with one of ``bench.step_variants``' switches in place: ``"norm-plain"``
+    differentiates the normalisation as written instead of through fnn's derivative rule,
+    ``"onednn"`` runs batch norm on oneDNN."""
     import fnn
     from bench.step_variants import VARIANTS
 
@@ -76,7 +78,7 @@ def _fnn_layer(kind: str, c: int, rule: bool = True) -> Callable:
     _, _, state = layer.stateful.init(jax.random.key(0), (-1, c, 4, 4))
 
     def norm(x: Any, w: Any, b: Any) -> Any:
-        with contextlib.nullcontext() if rule else VARIANTS["norm-plain"][1]():  # read when traced
+        with VARIANTS[variant][1]():  # read when traced
             return apply({"weight": w, "bias": b}, state, x, train=True)[0]
 
     return norm
@@ -86,8 +88,10 @@ def jax_forms(kind: str, c: int) -> dict[str, Callable]:
     forms = {"1/σ then γ": _two_multiplies(kind)}
     if kind == "batch":
         forms["one scale"] = _one_scale_4d
-    forms["fnn, no rule"] = _fnn_layer(kind, c, rule=False)
+    forms["fnn, no rule"] = _fnn_layer(kind, c, "norm-plain")
     forms["fnn"] = _fnn_layer(kind, c)
+    if kind == "batch":
+        forms["fnn, oneDNN"] = _fnn_layer(kind, c, "onednn")
     return forms
 
 

@@ -1,6 +1,7 @@
 """Where one fnn train step of a bench model spends its time, kernel by kernel (an XLA profile).
 
     python -m bench.step_profile [--model resnet20] [--steps 3] [--top 20]
+    python -m bench.step_profile --variant onednn   # traced with a bench.step_variants switch in place
 
 The step is the fnn row of ``bench/run.py`` (``fnn.make_train_step``, SGD, batch 128, random
 inputs of the model's shape). After one warm-up call, ``--steps`` steps run under
@@ -11,7 +12,7 @@ with their output shapes.
 
 Kernel times are summed over XLA's threads, so the total can exceed the step's wall time, and
 kernels XLA runs asynchronously (its Eigen ``convolution``) show only their launch. The figures
-in ``bench/README.md`` ("Round 2, second pass") come from this script.
+in ``bench/README.md`` ("Round 2", second, ninth and tenth passes) come from this script.
 """
 
 from __future__ import annotations
@@ -48,21 +49,25 @@ def kind(name: str) -> str:
     return re.sub(r"\.\d+$", "", name)
 
 
-def profile(model: str, steps: int) -> tuple[dict[str, float], dict[str, str]]:
-    """``({kernel: microseconds per step}, {kernel: output shape})`` of ``steps`` train steps."""
+def profile(model: str, steps: int, variant: str = "fnn") -> tuple[dict[str, float], dict[str, str]]:
+    """``({kernel: microseconds per step}, {kernel: output shape})`` of ``steps`` train steps, traced
+    with one of ``bench.step_variants``' switches in place (``"fnn"``: as shipped)."""
+    from bench.step_variants import VARIANTS
+
     step, state = _step(model)
     x = jax.random.normal(jax.random.key(1), SHAPES[model], jnp.float32)
     y, key = jnp.zeros(BATCH, jnp.int32), jax.random.key(2)
     box = {"state": list(state)}
-    hlo = step.lower(*box["state"], x, y, key).compile().as_text()
-    shapes = {m.group(1): m.group(2) for m in re.finditer(r"%(\S+) = (\S+) \S+\(", hlo)}
 
     def run() -> None:
         for _ in range(steps):
             *box["state"], loss = step(*box["state"], x, y, key)
         jax.block_until_ready(loss)
 
-    run()  # compile and warm up
+    with VARIANTS[variant][1]():  # read when the step is traced: by the lowering and the first run
+        hlo = step.lower(*box["state"], x, y, key).compile().as_text()
+        run()  # compile and warm up
+    shapes = {m.group(1): m.group(2) for m in re.finditer(r"%(\S+) = (\S+) \S+\(", hlo)}
     return _thunks(run, steps), shapes
 
 
@@ -71,9 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", default="resnet20", choices=sorted(SHAPES))
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=20, help="largest kernels listed")
+    ap.add_argument("--variant", default="fnn", help="one of bench.step_variants.VARIANTS (default: fnn as shipped)")
     a = ap.parse_args(argv)
 
-    times, shapes = profile(a.model, a.steps)
+    times, shapes = profile(a.model, a.steps, a.variant)
     by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
     for name, us in times.items():
         by_kind[kind(name)][0] += us

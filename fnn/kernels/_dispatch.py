@@ -217,9 +217,10 @@ def use_onednn_norm(x: Array) -> bool:
     """Whether a batch-norm layer in training normalises ``x`` on oneDNN (:func:`batch_norm_onednn`):
     inside ``implementation("onednn")``, for a float32 ``(N, C, *spatial)`` input, where the library is
     installed (:func:`onednn_available`). ``"auto"`` keeps XLA's normalisation: in ResNet-20's train
-    step oneDNN's takes 0.63x the kernel time, but the step 0.99-1.08x the wall time on two cores, as
-    XLA overlaps its normalisations with the oneDNN convolutions (``python -m bench.step_variants
-    --variants onednn``; bench/README.md, round 2, tenth pass).
+    step oneDNN's removes the layout copies around it, but the ReLUs XLA had fused into them become
+    passes of their own; the kernel time stays the same and the step takes 0.99-1.08x the wall time
+    on two cores (``python -m bench.step_variants --variants onednn``, ``python -m bench.step_profile
+    --variant onednn``; bench/README.md, round 2, tenth pass).
 
     >>> import jax.numpy as jnp
     >>> x = jnp.zeros((8, 4, 5, 5))

@@ -27,9 +27,9 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_int64, c_size_t, c_uint, c_void_p
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ._toeplitz import _out
 
@@ -49,7 +49,9 @@ _FORWARD_TRAINING = 64  # dnnl_forward_training
 _CONVOLUTION_DIRECT = 1  # dnnl_convolution_direct
 _QUERY_IMPL_INFO = 8  # dnnl_query_impl_info_str
 _QUERY = {"src": 129, "diff_src": 130, "weights": 131, "diff_weights": 132, "dst": 133, "diff_dst": 134}
-_ARG = {"src": 1, "dst": 17, "weights": 33, "diff_src": 129, "diff_dst": 145, "diff_weights": 161}
+# DNNL_ARG_*: how a primitive's execute call names each buffer (convolutions and batch normalization).
+_ARG = {"src": 1, "dst": 17, "weights": 33, "mean": 49, "variance": 50, "scale": 51, "shift": 52, "diff_src": 129,
+        "diff_dst": 145, "diff_weights": 161, "diff_scale": 255, "diff_shift": 256}  # fmt: skip
 
 # The three operations of a plan: their operands and result, by oneDNN argument name.
 OPS = {
@@ -125,9 +127,8 @@ class _Library:
         if layout == "any":
             status = self.lib.dnnl_memory_desc_create_with_tag(byref(md), len(shape), dims, _F32, _FORMAT_ANY)
         else:
-            order = list(range(len(shape))) if layout == "plain" else [0, *range(2, len(shape)), 1]
             strides, step = [0] * len(shape), 1
-            for axis in reversed(order):
+            for axis in reversed(dim_order(layout, len(shape))):
                 strides[axis], step = step, step * shape[axis]
             status = self.lib.dnnl_memory_desc_create_with_strides(byref(md), len(shape), dims, _F32, _Dims(*strides))
         self.check(status, f"describing a {layout} {tuple(shape)} array")
@@ -194,6 +195,16 @@ class Geometry(NamedTuple):
     def shape_of(self, arg: str) -> tuple[int, ...]:
         return {"src": self.x_shape, "diff_src": self.x_shape, "weights": self.w_shape,
                 "diff_weights": self.w_shape, "dst": self.y_shape, "diff_dst": self.y_shape}[arg]  # fmt: skip
+
+
+def dim_order(layout: str, ndim: int) -> tuple[int, ...]:
+    """The dims of a ``"plain"`` (row-major) or ``"nhwc"`` (dim 1 innermost) array, outermost first."""
+    return tuple(range(ndim)) if layout == "plain" else (0, *range(2, ndim), 1)
+
+
+def xla_layout(layout: str, ndim: int) -> tuple[int, ...]:
+    """The same order minor-to-major, as XLA's custom calls take operand and result layouts."""
+    return dim_order(layout, ndim)[::-1]
 
 
 def layout_of(arg: str) -> str:
@@ -268,16 +279,21 @@ class ConvPlan:
 
 
 _LOCK = threading.Lock()
-_PLANS: dict[Geometry, ConvPlan] = {}
+_PLANS: dict[tuple[Callable, Any], Any] = {}  # (plan class, geometry) -> plan: convolutions' and batch norms'
 
 
-def plan(g: Geometry) -> ConvPlan:
-    """The plan for ``g``, built on first use (raises :class:`OneDNNError` where oneDNN is missing)."""
-    found = _PLANS.get(g)
+def cached_plan(g: Any, build: Callable[[_Library, Any], Any]) -> Any:
+    """``build(library, g)``, built on first use and kept (raises :class:`OneDNNError` where oneDNN is missing)."""
+    found = _PLANS.get((build, g))
     if found is None:
         lib = library()
         if lib is None:
             raise OneDNNError("oneDNN is not installed: pip install onednn-cpu-gomp")
         with _LOCK:
-            found = _PLANS.setdefault(g, ConvPlan(lib, g))
+            found = _PLANS.setdefault((build, g), build(lib, g))
     return found
+
+
+def plan(g: Geometry) -> ConvPlan:
+    """The convolution plan for ``g``, built on first use (raises :class:`OneDNNError` where oneDNN is missing)."""
+    return cached_plan(g, ConvPlan)

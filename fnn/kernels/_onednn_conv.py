@@ -32,13 +32,12 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from . import _onednn, _xla_ffi
-from ._onednn import OPS, Geometry, layout_of
+from ._onednn import OPS, Geometry, layout_of, xla_layout
 
 Array = jax.Array
 Pair = tuple[int, int]
 
 _TARGET = "fnn_onednn_conv"
-_LAYOUTS = {"plain": (3, 2, 1, 0), "nhwc": (1, 3, 2, 0)}  # minor-to-major, as XLA's custom calls take them
 # Where each op's result goes, by its operands: the other ops that transpose it (table above).
 _TRANSPOSES = {
     "forward": (("backward_data", lambda ct, a, b: (ct, b)), ("backward_weights", lambda ct, a, b: (a, ct))),
@@ -128,7 +127,8 @@ def _lower_cpu(ctx: Any, a: Any, b: Any, *, op: str, geometry: Geometry) -> Any:
         return _lower_reference(ctx, a, b, op=op, geometry=geometry)
     _registered()
     (first, second), result = OPS[op]
-    operand_layouts, result_layouts = [_LAYOUTS[layout_of(n)] for n in (first, second)], [_LAYOUTS[layout_of(result)]]
+    operand_layouts = [xla_layout(layout_of(n), 4) for n in (first, second)]
+    result_layouts = [xla_layout(layout_of(result), 4)]
     rule = jax.ffi.ffi_lowering(_TARGET, operand_layouts=operand_layouts, result_layouts=result_layouts)
     return rule(ctx, a, b, key=_key(op, geometry))
 

@@ -2,12 +2,13 @@
 
 XLA:CPU reduces a channels-last activation over its batch and spatial dims by first copying it
 row-major, for the statistics and again for the gradients. oneDNN's batch normalization reads the
-convolutions' channels-last output in place: one layer's forward pass with its gradients takes
-0.13-0.19x XLA's time at ResNet-20's shapes, and ResNet-20's train step 0.63x the kernel time. The
-step's wall time does not drop, though (0.99-1.08x across runs on two cores): XLA runs its
-normalisations concurrently with the oneDNN convolutions, which oneDNN's own calls, one at a time,
-cannot. So the batch-norm layers take it only inside ``fnn.kernels.implementation("onednn")``
-(:func:`fnn.kernels.use_onednn_norm`; bench/README.md, round 2, tenth pass).
+convolutions' channels-last output in place: on channels-last buffers its forward pass with the
+gradients takes 0.13-0.19x XLA's time at ResNet-20's shapes. In ResNet-20's train step the copies
+and reductions go, but the ReLUs XLA had fused into them become passes of their own: the step's
+kernel time stays the same and its wall time is 0.99-1.08x (two cores), and as a layer on a
+row-major NCHW array, which XLA transposes for the call, it is slower. So the batch-norm layers take
+it only inside ``fnn.kernels.implementation("onednn")`` (:func:`fnn.kernels.use_onednn_norm`;
+bench/README.md, round 2, tenth pass).
 
 Three primitives, each on ``(N, C, *spatial)`` images XLA stores channels-last and ``(C,)`` vectors:
 
@@ -39,14 +40,13 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from . import _onednn, _xla_ffi
+from ._onednn import _ARG
 
 Array = jax.Array
 
 _TARGET = "fnn_onednn_norm"
 _USE_SCALE_SHIFT = 0x2 | 0x4  # dnnl_use_scale | dnnl_use_shift
 _BACKWARD = 128  # dnnl_backward: the input's gradient and the scale's and shift's
-_ARG = {"src": 1, "dst": 17, "mean": 49, "variance": 50, "scale": 51, "shift": 52, "diff_src": 129,
-        "diff_dst": 145, "diff_scale": 255, "diff_shift": 256}  # fmt: skip
 # The two oneDNN operations: their operands and results by oneDNN argument name, in the FFI call's order.
 OPS = {
     "forward": (("src", "scale", "shift"), ("dst", "mean", "variance")),
@@ -91,19 +91,9 @@ class NormPlan:
             lib.check(lib.lib.dnnl_stream_wait(lib.stream), "waiting for the stream")
 
 
-_PLANS: dict[NormGeometry, NormPlan] = {}
-
-
 def plan(g: NormGeometry) -> NormPlan:
     """The plan for ``g``, built on first use (raises :class:`OneDNNError` where oneDNN is missing)."""
-    found = _PLANS.get(g)
-    if found is None:
-        lib = _onednn.library()
-        if lib is None:
-            raise _onednn.OneDNNError("oneDNN is not installed: pip install onednn-cpu-gomp")
-        with _onednn._LOCK:
-            found = _PLANS.setdefault(g, NormPlan(lib, g))
-    return found
+    return _onednn.cached_plan(g, NormPlan)
 
 
 # --------------------------------------------------------------------------- reference forms
@@ -234,31 +224,26 @@ def _registered() -> None:
     _xla_ffi.register(_TARGET, _run)
 
 
-def _layout(ndim: int) -> tuple[int, ...]:
-    """Channels-last, minor-to-major as XLA's custom calls take layouts: dim 1, then the last to the first."""
-    return (1, *range(ndim - 1, 1, -1), 0) if ndim > 1 else (0,)
-
-
 def _lower_cpu(p: Primitive, op: str) -> Any:
-    reference = mlir.lower_fun(functools.partial(_REFERENCE[p]), multiple_results=True)
-
     def rule(ctx: Any, *args: Any, eps: float) -> Any:
         if ctx.module_context.lowering_parameters.for_export:  # a serialized program must not need fnn's target
-            return reference(ctx, *args, eps=eps)
+            return _LOWER_REFERENCE[p](ctx, *args, eps=eps)
         _registered()
         x = ctx.avals_in[0]
-        layouts = [_layout(a.ndim) for a in ctx.avals_in], [_layout(a.ndim) for a in ctx.avals_out]
+        layouts = [[_onednn.xla_layout("nhwc" if a.ndim == x.ndim else "plain", a.ndim) for a in avals]
+                   for avals in (ctx.avals_in, ctx.avals_out)]  # images channels-last, (C,) vectors plain
         lowering = jax.ffi.ffi_lowering(_TARGET, operand_layouts=layouts[0], result_layouts=layouts[1])
         return lowering(ctx, *args, key=_key(op, NormGeometry(tuple(x.shape), float(eps))))
 
     return rule
 
 
+_LOWER_REFERENCE = {p: mlir.lower_fun(ref, multiple_results=p.multiple_results) for p, ref in _REFERENCE.items()}
 for _p in (forward_p, tangent_p, backward_p):
     _p.def_impl(_jitted_impl(_p))
     _p.def_abstract_eval(_abstract_eval(_p))
     batching.primitive_batchers[_p] = _batch(_p)
-    mlir.register_lowering(_p, mlir.lower_fun(_REFERENCE[_p], multiple_results=_p.multiple_results))
+    mlir.register_lowering(_p, _LOWER_REFERENCE[_p])
 ad.primitive_jvps[forward_p] = _forward_jvp
 ad.primitive_jvps[tangent_p] = _reference_jvp(tangent_p)
 ad.primitive_jvps[backward_p] = _reference_jvp(backward_p)
