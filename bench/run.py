@@ -232,7 +232,15 @@ def _main(argv: list[str] | None) -> dict:
     ap.add_argument("--no-memory", dest="memory", action="store_false")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--tag", help="output file name (default: quick or full-<date>)")
+    ap.add_argument("--keep-host-memory", action="store_true",
+                    help="call fnn.core.keep_host_memory() first: every row, PyTorch's too, runs with glibc's malloc "
+                         "keeping freed memory (python -m bench.host_memory compares the two)")
     a = ap.parse_args(argv)
+    if a.keep_host_memory:
+        import fnn
+
+        if not fnn.core.keep_host_memory():
+            ap.error("--keep-host-memory: fnn.core.keep_host_memory() could not set glibc's malloc (see its warning)")
     a.models = list(dict.fromkeys(m for group in a.models for m in group))
     rounds = a.rounds or (4 if a.quick else 15)
     steps = a.steps or (4 if a.quick else 20)
@@ -256,6 +264,7 @@ def _main(argv: list[str] | None) -> dict:
         "machine": machine(), "loadavg_start": load0, "rounds": rounds, "steps_per_round": steps, "batch": BATCH,
         "versions": {m: _version(m) for m in ("jax", "jaxlib", "optax", "flax", "equinox", "haiku", "torch")},
         "matmul_peak_gflops": peak, "torch_compile": compile_ok, "models": {},
+        "malloc": "fnn.core.keep_host_memory" if a.keep_host_memory else "glibc defaults",
     }  # fmt: skip
     cnn_rounds = a.cnn_rounds or (2 if a.quick else 7)
     cnn_steps = a.cnn_steps or (1 if a.quick else 2)
@@ -307,7 +316,9 @@ def render(out: dict) -> str:
         + (f", PyTorch {p['torch']:.0f} GFLOP/s" if "torch" in p else "")
         + f". {out['rounds']} interleaved rounds × {out['steps_per_round']} steps per row"
         + (f" (ResNet-20/VGG: {out['cnn_rounds']} × {out['cnn_steps_per_round']})"
-           if set(out["models"]) & set(common.CNNS) else "") + ".",
+           if set(out["models"]) & set(common.CNNS) else "") + "."
+        + (" Every row ran with glibc's malloc keeping freed memory (`--keep-host-memory`)."
+           if out.get("malloc") == "fnn.core.keep_host_memory" else ""),
     ]
     for model, res in out["models"].items():
         parts += ["", table(model, res)]

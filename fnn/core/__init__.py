@@ -12,6 +12,8 @@ Everything a layer is written with lives here, and nothing here imports a layer:
 * :class:`Node` (``_node.py``): calling a Module on graph nodes builds a graph (``fnn.gModule``).
 * :func:`jit_once`, :func:`jit_step` (``_compile.py``): top-level programs compiled with XLA:CPU
   options, for a program that runs once (an init) and one that runs many times (a train step).
+* :func:`keep_host_memory` (``_host_memory.py``): glibc's ``malloc`` set to reuse the host memory XLA:CPU
+  frees after each step, instead of mapping it afresh.
 
 A new layer is usually ten lines::
 
@@ -32,6 +34,7 @@ from fnn.core._compile import OptionedJit as OptionedJit
 from fnn.core._compile import cpu_compiler_options as cpu_compiler_options
 from fnn.core._compile import jit_once as jit_once
 from fnn.core._compile import jit_step as jit_step
+from fnn.core._host_memory import keep_host_memory as keep_host_memory
 from fnn.core._init import Initializer as Initializer
 from fnn.core._init import normal as normal
 from fnn.core._init import uniform as uniform
