@@ -2,9 +2,10 @@
 
     python -m bench.step_profile [--model resnet20] [--steps 3] [--top 20]
     python -m bench.step_profile --variant onednn   # traced with a bench.step_variants switch in place
+    python -m bench.step_profile --keep-host-memory --warmup 20   # with fnn.core.keep_host_memory()
 
 The step is the fnn row of ``bench/run.py`` (``fnn.make_train_step``, SGD, batch 128, random
-inputs of the model's shape). After one warm-up call, ``--steps`` steps run under
+inputs of the model's shape). After ``--warmup`` calls (the first compiles), ``--steps`` steps run under
 ``jax.profiler``; every compiled kernel ("thunk") is reported in microseconds per step, grouped
 by kind (the fusion name without its number: ``ynn_fusion`` is a YNNPACK convolution or dot,
 ``transpose_copy_fusion`` a layout change, ``convolution`` XLA's own) and, below, the largest ones
@@ -49,9 +50,10 @@ def kind(name: str) -> str:
     return re.sub(r"\.\d+$", "", name)
 
 
-def profile(model: str, steps: int, variant: str = "fnn") -> tuple[dict[str, float], dict[str, str]]:
+def profile(model: str, steps: int, variant: str = "fnn", warmup: int = 1) -> tuple[dict[str, float], dict[str, str]]:
     """``({kernel: microseconds per step}, {kernel: output shape})`` of ``steps`` train steps, traced
-    with one of ``bench.step_variants``' switches in place (``"fnn"``: as shipped)."""
+    with one of ``bench.step_variants``' switches in place (``"fnn"``: as shipped), after ``warmup`` runs
+    of ``steps`` steps."""
     from bench.step_variants import VARIANTS
 
     step, state = _step(model)
@@ -66,7 +68,8 @@ def profile(model: str, steps: int, variant: str = "fnn") -> tuple[dict[str, flo
 
     with VARIANTS[variant][1]():  # read when the step is traced: by the lowering and the first run
         hlo = step.lower(*box["state"], x, y, key).compile().as_text()
-        run()  # compile and warm up
+        for _ in range(warmup):
+            run()  # compile and warm up
     shapes = {m.group(1): m.group(2) for m in re.finditer(r"%(\S+) = (\S+) \S+\(", hlo)}
     return _thunks(run, steps), shapes
 
@@ -77,9 +80,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=20, help="largest kernels listed")
     ap.add_argument("--variant", default="fnn", help="one of bench.step_variants.VARIANTS (default: fnn as shipped)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs of --steps steps first (the first compiles)")
+    ap.add_argument("--keep-host-memory", action="store_true", help="call fnn.core.keep_host_memory() first")
     a = ap.parse_args(argv)
+    if a.keep_host_memory:
+        import fnn
 
-    times, shapes = profile(a.model, a.steps, a.variant)
+        if not fnn.core.keep_host_memory():
+            ap.error("--keep-host-memory: fnn.core.keep_host_memory() could not set glibc's malloc (see its warning)")
+
+    times, shapes = profile(a.model, a.steps, a.variant, a.warmup)
     by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])
     for name, us in times.items():
         by_kind[kind(name)][0] += us

@@ -62,8 +62,8 @@ def keep_host_memory() -> bool:
     page faults instead of 49 700 (about 60 once the heap has settled), spends 14 ms of system time
     instead of 98, and takes 0.88x the time; VGG's 0.78x; PyTorch's steps gain as much in the same
     process (0.89x, 0.93x); an MLP's step, whose blocks glibc reuses anyway, is unchanged. Memory
-    the process frees is not returned to the system. The same setting, without code: ``MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0
-    MALLOC_TRIM_THRESHOLD_=2147483647`` in the environment.
+    the process frees is not returned to the system. The same setting, without code, in the
+    environment: ``MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``.
 
     Returns:
       True if the setting is now in place (this call or an earlier one); False on a system without
