@@ -4,14 +4,15 @@
     python -m bench.step_variants --model vgg --variants chunk-8 chunk-32 --rounds 12
 
 Each variant is a module-level switch of fnn (:data:`VARIANTS`), in place only while the step is
-traced: ``bench.models_cnn.fnn_cnn_step(model)`` (the fnn row of ``bench/run.py``) is built once per
-variant, traced and lowered inside the switch, and compiled with fnn's step options
-(:data:`fnn.core.STEP_COMPILER_OPTIONS`). The compiled steps then run in alternating rounds of three
-steps each (forward order on even rounds, backward on odd), on the same batch. Two cores move a
+traced, or a change to the XLA options it compiles with (:data:`OPTIONS`): the fnn row's step of
+``bench/run.py`` (``fnn.make_train_step``) is built once per variant, traced and lowered inside the
+switch, and compiled with fnn's step options (:data:`fnn.core.STEP_COMPILER_OPTIONS`) as the variant
+changes them. The compiled steps then run in alternating rounds of three steps each (the MLP and
+LeNet-5: twenty; forward order on even rounds, backward on odd), on the same batch. Two cores move a
 step by +-5 % between processes; within one process the ratios to the ``fnn`` row hold to about 1-2 %.
 
 Writes ``bench/results/<tag>.{json,md}`` (``--tag``, default ``step_variants-<model>``); the figures
-in ``bench/README.md`` ("Round 2", eighth to tenth passes) come from this script.
+in ``bench/README.md`` ("Round 2", eighth to eleventh passes) come from this script.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _xla_kernels() -> contextlib.AbstractContextManager:
     return fnn.kernels.implementation("xla")
 
 
-# name -> a context manager factory: the switch in place while the step is traced
+# name -> (what it changes, a context manager factory: the switch in place while the step is traced)
 VARIANTS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]] = {
     "fnn": ("fnn as shipped", contextlib.nullcontext),
     "no-onednn": ("the pure-JAX CPU forms, as where oneDNN is not installed", _no_onednn),
@@ -108,7 +109,31 @@ VARIANTS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]]
     "no-phases": ("strided convolutions' input gradient as XLA's base-dilated convolution", _no_phases),
     "min-pixels-65": ("XLA's own weight gradient at 8x8 outputs too (fnn: chunked from 64 pixels)", _min_pixels(65)),
     "xla-kernels": ("every convolution and pooling XLA's own (fnn.kernels.implementation('xla'))", _xla_kernels),
+    "region-copies": ("XLA's copy insertion by region analysis: no copies of donated weights", contextlib.nullcontext),
 }
+# name -> XLA options the variant compiles with, over fnn.core.STEP_COMPILER_OPTIONS (None: the option removed)
+OPTIONS: dict[str, dict[str, Any]] = {"region-copies": {"xla_cpu_copy_insertion_use_region_analysis": True}}
+
+
+def compiler_options(name: str) -> dict[str, Any]:
+    """The XLA options variant ``name`` compiles with: fnn's step options, changed by :data:`OPTIONS`."""
+    from fnn.core import STEP_COMPILER_OPTIONS, cpu_compiler_options
+
+    options = {**STEP_COMPILER_OPTIONS, **OPTIONS.get(name, {})}
+    return cpu_compiler_options({k: v for k, v in options.items() if v is not None})
+
+
+def _step(model: str) -> tuple[Callable, tuple]:
+    """fnn's train step of ``bench/run.py``'s fnn row, and its initial state."""
+    from bench.common import CNNS
+
+    if model in CNNS:
+        from bench.models_cnn import fnn_cnn_step
+
+        return fnn_cnn_step(model)
+    from bench.models_jax import fnn_step
+
+    return fnn_step(model)
 
 
 def step_times(model: str, variants: list[str], rounds: int, log: Callable[[str], None] = print) -> dict[str, dict]:
@@ -117,25 +142,23 @@ def step_times(model: str, variants: list[str], rounds: int, log: Callable[[str]
     import jax.numpy as jnp
 
     from bench.common import make_batch
-    from bench.models_cnn import fnn_cnn_step
-    from fnn.core import STEP_COMPILER_OPTIONS, cpu_compiler_options
 
     xn, yn = make_batch(model)
     x, y, key = jnp.asarray(xn), jnp.asarray(yn), jax.random.key(2)
-    options = cpu_compiler_options(STEP_COMPILER_OPTIONS)
+    steps = 3 if model in ("resnet20", "vgg") else 20
     runs, compile_s = {}, {}
     for name in variants:
         log(f"{model}: tracing and compiling {name}")
-        step, state = fnn_cnn_step(model)
+        step, state = _step(model)
         t = time.perf_counter()
         with VARIANTS[name][1]():
             lowered = step.plain.trace(*state, x, y, key).lower()
-        compiled = lowered.compile(options)
+        compiled = lowered.compile(compiler_options(name))
         compile_s[name] = time.perf_counter() - t
         box = {"state": list(state)}
 
         def run(compiled=compiled, box=box) -> None:
-            for _ in range(3):
+            for _ in range(steps):
                 *box["state"], loss = compiled(*box["state"], x, y, key)
             jax.block_until_ready(loss)
 
@@ -146,7 +169,7 @@ def step_times(model: str, variants: list[str], rounds: int, log: Callable[[str]
         for name in list(runs) if k % 2 == 0 else reversed(list(runs)):
             t = time.perf_counter()
             runs[name]()
-            times[name].append((time.perf_counter() - t) / 3)
+            times[name].append((time.perf_counter() - t) / steps)
     return {name: {"ms": 1e3 * float(np.median(v)), "compile_s": compile_s[name]} for name, v in times.items()}
 
 
@@ -162,8 +185,9 @@ def table(model: str, result: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="resnet20", choices=["resnet20", "vgg"])
-    ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "fnn"], choices=list(VARIANTS))
+    ap.add_argument("--model", default="resnet20", choices=["resnet20", "vgg", "lenet", "mlp"])
+    ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "fnn"], choices=list(VARIANTS),
+                    help="variants to run beside fnn as shipped (the kernel switches apply to the CNNs)")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--tag", help="output file name (default: step_variants-<model>)")

@@ -122,25 +122,16 @@ def _run(key: bytes, inputs: Any, outputs: Any) -> None:
     _onednn.plan(geometry).run(op, outputs[0], inputs)
 
 
-def _lower_cpu(ctx: Any, a: Any, b: Any, *, op: str, geometry: Geometry) -> Any:
-    if ctx.module_context.lowering_parameters.for_export:  # a serialized program must not need fnn's target
-        return _lower_reference(ctx, a, b, op=op, geometry=geometry)
-    _registered()
+def _layouts(ctx: Any, *, op: str, geometry: Geometry) -> tuple[list, list]:
     (first, second), result = OPS[op]
-    operand_layouts = [xla_layout(layout_of(n), 4) for n in (first, second)]
-    result_layouts = [xla_layout(layout_of(result), 4)]
-    rule = jax.ffi.ffi_lowering(_TARGET, operand_layouts=operand_layouts, result_layouts=result_layouts)
-    return rule(ctx, a, b, key=_key(op, geometry))
-
-
-@functools.cache
-def _registered() -> None:
-    _xla_ffi.register(_TARGET, _run)
+    return [xla_layout(layout_of(n), 4) for n in (first, second)], [xla_layout(layout_of(result), 4)]
 
 
 _lower_reference = mlir.lower_fun(_reference, multiple_results=False)
 mlir.register_lowering(onednn_conv_p, _lower_reference)
-mlir.register_lowering(onednn_conv_p, _lower_cpu, platform="cpu")
+mlir.register_lowering(onednn_conv_p, _xla_ffi.cpu_lowering(_TARGET, _run, _lower_reference, _layouts,
+                                                            lambda ctx, *, op, geometry: _key(op, geometry)),
+                       platform="cpu")
 
 
 def available() -> bool:

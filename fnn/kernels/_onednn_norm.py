@@ -219,23 +219,16 @@ def _run(key: bytes, inputs: Any, outputs: Any) -> None:
     plan(geometry).run(op, inputs, outputs)
 
 
-@functools.cache
-def _registered() -> None:
-    _xla_ffi.register(_TARGET, _run)
+def _layouts(ctx: Any, *, eps: float) -> tuple[list, list]:
+    """Images channels-last, ``(C,)`` vectors plain."""
+    ndim = ctx.avals_in[0].ndim
+    return tuple([_onednn.xla_layout("nhwc" if a.ndim == ndim else "plain", a.ndim) for a in avals]
+                 for avals in (ctx.avals_in, ctx.avals_out))  # fmt: skip
 
 
 def _lower_cpu(p: Primitive, op: str) -> Any:
-    def rule(ctx: Any, *args: Any, eps: float) -> Any:
-        if ctx.module_context.lowering_parameters.for_export:  # a serialized program must not need fnn's target
-            return _LOWER_REFERENCE[p](ctx, *args, eps=eps)
-        _registered()
-        x = ctx.avals_in[0]
-        layouts = [[_onednn.xla_layout("nhwc" if a.ndim == x.ndim else "plain", a.ndim) for a in avals]
-                   for avals in (ctx.avals_in, ctx.avals_out)]  # images channels-last, (C,) vectors plain
-        lowering = jax.ffi.ffi_lowering(_TARGET, operand_layouts=layouts[0], result_layouts=layouts[1])
-        return lowering(ctx, *args, key=_key(op, NormGeometry(tuple(x.shape), float(eps))))
-
-    return rule
+    key = lambda ctx, *, eps: _key(op, NormGeometry(tuple(ctx.avals_in[0].shape), float(eps)))
+    return _xla_ffi.cpu_lowering(_TARGET, _run, _LOWER_REFERENCE[p], _layouts, key)
 
 
 _LOWER_REFERENCE = {p: mlir.lower_fun(ref, multiple_results=p.multiple_results) for p, ref in _REFERENCE.items()}

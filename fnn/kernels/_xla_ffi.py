@@ -6,6 +6,8 @@ wraps a Python function ``fn(key, inputs, outputs)`` -- ``key`` the call's ``"ke
 attribute, ``inputs`` and ``outputs`` the buffers' addresses -- in a C function pointer and
 registers it as a CPU target: no compiled code, and no per-process state in the compiled program
 (the key names the work), so a program from the persistent compilation cache still runs.
+:func:`cpu_lowering` builds a primitive's CPU lowering on such a target, with the fallback to XLA's
+own ops that ``jax.export`` needs.
 
 The handler runs on an XLA thread and takes the GIL for its Python part (microseconds); the
 work it calls should release the GIL (``ctypes.CDLL`` functions do). An exception becomes an
@@ -20,6 +22,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from ctypes import POINTER, c_char_p, c_int, c_int64, c_size_t, c_uint32, c_void_p
+from typing import Any
 
 import jax
 import jaxlib
@@ -146,3 +149,30 @@ def register(name: str, fn: Callable[[bytes, Sequence[int], Sequence[int]], None
     capsule_new.restype, capsule_new.argtypes = ctypes.py_object, (c_void_p, c_char_p, c_void_p)
     capsule = capsule_new(ctypes.cast(pointer, c_void_p).value, b"xla._CUSTOM_CALL_TARGET", None)
     jax.ffi.register_ffi_target(name, capsule, platform="cpu")
+
+
+@functools.cache
+def _register_once(name: str, fn: Callable[[bytes, Sequence[int], Sequence[int]], None]) -> None:
+    register(name, fn)  # a target registers once per process, however many primitives lower to it
+
+
+def cpu_lowering(name: str, fn: Callable[[bytes, Sequence[int], Sequence[int]], None], reference: Callable,
+                 layouts: Callable[..., tuple[list, list]], key: Callable[..., str]) -> Callable:
+    """A primitive's CPU lowering rule ``rule(ctx, *args, **params)``: an FFI call of the target ``name``.
+
+    The target (``fn``, see :func:`register`) is registered on the first lowering to it.
+    ``layouts(ctx, **params)`` gives the operands' and results' XLA layouts, and
+    ``key(ctx, **params)`` gives the call's key. A program lowered for ``jax.export`` gets
+    ``reference(ctx, *args, **params)`` instead, the lowering with XLA's own ops, because a
+    serialized program must not need a target that only this process registered.
+    """
+
+    def rule(ctx: Any, *args: Any, **params: Any) -> Any:
+        if ctx.module_context.lowering_parameters.for_export:
+            return reference(ctx, *args, **params)
+        _register_once(name, fn)
+        operand_layouts, result_layouts = layouts(ctx, **params)
+        lowering = jax.ffi.ffi_lowering(name, operand_layouts=operand_layouts, result_layouts=result_layouts)
+        return lowering(ctx, *args, key=key(ctx, **params))
+
+    return rule
