@@ -8,9 +8,9 @@ write, and the step pays about 100 ms of system time on two cores (``python -m b
 (PyTorch's steps pay it too, for their tensors over glibc's 32 MB mapping threshold.)
 
 :func:`keep_host_memory` sets glibc's ``malloc`` to serve every block from its main heap and to keep
-what is freed there, so the next step reuses the same pages. The heap settles within the first steps (it comes to hold
-as many blocks as are in flight at once: a block is freed asynchronously, sometimes after the next
-step has asked for its own). It is a setting of the whole process, for its whole life: memory a
+what is freed there, so the next step reuses the same pages. The heap settles within the first
+steps: it comes to hold as many blocks as are in flight at once (a block is freed asynchronously,
+sometimes after the next step has asked for its own). It is a setting of the whole process, for its whole life: memory a
 program frees stays with the process (the benchmark's processes peak 0.47 GB higher), which suits a
 training process and may not suit a long-lived service.
 """
