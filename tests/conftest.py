@@ -35,3 +35,20 @@ def torch():
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+# Tests that run for a minute or more in a child process, longest first (the 8-device suite, ~2 min;
+# the notebooks' kernels, 6-42 s each): started first. Collected in file order they start last, and
+# one of xdist's two workers then ends the run alone on a two-minute test. They share no state with
+# the worker, so moving them changes no other test's order.
+_LONG_CHILD_PROCESS_TESTS = ("test_the_eight_device_tests_pass_in_their_own_process",
+                             "test_notebook_runs_top_to_bottom")
+
+
+def pytest_collection_modifyitems(config, items):
+    order = {name: i for i, name in enumerate(_LONG_CHILD_PROCESS_TESTS)}
+
+    def rank(item) -> int:
+        return order.get(getattr(item, "originalname", ""), len(order))
+
+    items.sort(key=rank)  # stable: every other test keeps its order
