@@ -224,3 +224,19 @@ def xla_memory(compiled: Any) -> int | None:
         return int(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes)
     except Exception:  # noqa: BLE001 - not every backend reports it
         return None
+
+
+def add_keep_host_memory(ap: Any, help: str = "call fnn.core.keep_host_memory() first") -> None:
+    """Adds ``--keep-host-memory`` to an argparse parser (apply it with :func:`keep_host_memory_if_asked`)."""
+    ap.add_argument("--keep-host-memory", action="store_true", help=help)
+
+
+def keep_host_memory_if_asked(ap: Any, args: Any) -> None:
+    """``fnn.core.keep_host_memory()`` where ``--keep-host-memory`` was given; a usage error where it cannot
+    take effect (no glibc, or JAX already started). Call it before the script's first JAX computation."""
+    if not args.keep_host_memory:
+        return
+    import fnn
+
+    if not fnn.core.keep_host_memory():
+        ap.error("--keep-host-memory: fnn.core.keep_host_memory() could not set glibc's malloc (see its warning)")

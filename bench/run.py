@@ -232,15 +232,10 @@ def _main(argv: list[str] | None) -> dict:
     ap.add_argument("--no-memory", dest="memory", action="store_false")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--tag", help="output file name (default: quick or full-<date>)")
-    ap.add_argument("--keep-host-memory", action="store_true",
-                    help="call fnn.core.keep_host_memory() first: every row, PyTorch's too, runs with glibc's malloc "
-                         "keeping freed memory (python -m bench.host_memory compares the two)")
+    common.add_keep_host_memory(ap, "call fnn.core.keep_host_memory() first: every row, PyTorch's too, runs "
+                                    "with glibc's malloc keeping freed memory (bench.host_memory compares the two)")
     a = ap.parse_args(argv)
-    if a.keep_host_memory:
-        import fnn
-
-        if not fnn.core.keep_host_memory():
-            ap.error("--keep-host-memory: fnn.core.keep_host_memory() could not set glibc's malloc (see its warning)")
+    common.keep_host_memory_if_asked(ap, a)
     a.models = list(dict.fromkeys(m for group in a.models for m in group))
     rounds = a.rounds or (4 if a.quick else 15)
     steps = a.steps or (4 if a.quick else 20)

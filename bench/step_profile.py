@@ -25,20 +25,11 @@ import re
 import jax
 import jax.numpy as jnp
 
-from bench.common import BATCH, CNNS
+from bench.common import BATCH, add_keep_host_memory, keep_host_memory_if_asked
 from bench.epoch_profile import _thunks
 
 SHAPES = {"mlp": (BATCH, 784), "lenet": (BATCH, 1, 32, 32), "resnet20": (BATCH, 3, 32, 32), "vgg": (BATCH, 3, 32, 32)}
 
-
-def _step(model: str):
-    if model in CNNS:
-        from bench.models_cnn import fnn_cnn_step
-
-        return fnn_cnn_step(model)
-    from bench.models_jax import fnn_step
-
-    return fnn_step(model)
 
 
 def kind(name: str) -> str:
@@ -54,9 +45,9 @@ def profile(model: str, steps: int, variant: str = "fnn", warmup: int = 1) -> tu
     """``({kernel: microseconds per step}, {kernel: output shape})`` of ``steps`` train steps, traced
     with one of ``bench.step_variants``' switches in place (``"fnn"``: as shipped), after ``warmup`` runs
     of ``steps`` steps."""
-    from bench.step_variants import VARIANTS
+    from bench.step_variants import VARIANTS, fnn_train_step
 
-    step, state = _step(model)
+    step, state = fnn_train_step(model)
     x = jax.random.normal(jax.random.key(1), SHAPES[model], jnp.float32)
     y, key = jnp.zeros(BATCH, jnp.int32), jax.random.key(2)
     box = {"state": list(state)}
@@ -81,13 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--top", type=int, default=20, help="largest kernels listed")
     ap.add_argument("--variant", default="fnn", help="one of bench.step_variants.VARIANTS (default: fnn as shipped)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of --steps steps first (the first compiles)")
-    ap.add_argument("--keep-host-memory", action="store_true", help="call fnn.core.keep_host_memory() first")
+    add_keep_host_memory(ap)
     a = ap.parse_args(argv)
-    if a.keep_host_memory:
-        import fnn
-
-        if not fnn.core.keep_host_memory():
-            ap.error("--keep-host-memory: fnn.core.keep_host_memory() could not set glibc's malloc (see its warning)")
+    keep_host_memory_if_asked(ap, a)
 
     times, shapes = profile(a.model, a.steps, a.variant, a.warmup)
     by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0])

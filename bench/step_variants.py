@@ -123,8 +123,8 @@ def compiler_options(name: str) -> dict[str, Any]:
     return cpu_compiler_options({k: v for k, v in options.items() if v is not None})
 
 
-def _step(model: str) -> tuple[Callable, tuple]:
-    """fnn's train step of ``bench/run.py``'s fnn row, and its initial state."""
+def fnn_train_step(model: str) -> tuple[Callable, tuple]:
+    """The train step of ``bench/run.py``'s fnn row for ``model`` (any bench model), and its initial state."""
     from bench.common import CNNS
 
     if model in CNNS:
@@ -149,7 +149,7 @@ def step_times(model: str, variants: list[str], rounds: int, log: Callable[[str]
     runs, compile_s = {}, {}
     for name in variants:
         log(f"{model}: tracing and compiling {name}")
-        step, state = _step(model)
+        step, state = fnn_train_step(model)
         t = time.perf_counter()
         with VARIANTS[name][1]():
             lowered = step.plain.trace(*state, x, y, key).lower()

@@ -8,9 +8,10 @@ write, and the step pays about 100 ms of system time on two cores (``python -m b
 (PyTorch's steps pay it too, for their tensors over glibc's 32 MB mapping threshold.)
 
 :func:`keep_host_memory` sets glibc's ``malloc`` to serve every block from its main heap and to keep
-what is freed there, so the next step reuses the same pages. The heap settles within the first
-steps: it comes to hold as many blocks as are in flight at once (a block is freed asynchronously,
-sometimes after the next step has asked for its own). It is a setting of the whole process, for its whole life: memory a
+what is freed there, so the next step reuses the same pages. The heap grows over the first steps
+until it holds as many blocks as are in flight at once (a block is freed asynchronously, sometimes
+after the next step has asked for its own); until then some steps still fault in fresh pages, the
+more so on a loaded machine. It is a setting of the whole process, for its whole life: memory a
 program frees stays with the process (the benchmark's processes peak 0.47 GB higher), which suits a
 training process and may not suit a long-lived service.
 """
@@ -59,9 +60,9 @@ def keep_host_memory() -> bool:
     initialising a model). It sets glibc's ``malloc``, for the whole process and its whole life, to
     serve every block from one heap and keep what is freed (see the module docstring). On two cores
     (``python -m bench.host_memory``, 12 steps after 6) ResNet-20's step at batch 128 then makes 4 200
-    page faults instead of 49 700 (about 60 once the heap has settled), spends 14 ms of system time
-    instead of 98, and takes 0.88x the time; VGG's 0.78x; PyTorch's steps gain as much in the same
-    process (0.89x, 0.93x); an MLP's step, whose blocks glibc reuses anyway, is unchanged. Memory
+    page faults instead of 49 700, spends 14 ms of system time instead of 98, and takes 0.88x the
+    time; VGG's 0.78x; PyTorch's steps in the same processes gain too (0.89x, 0.93x); an MLP's step,
+    whose blocks glibc reuses anyway, is unchanged. Memory
     the process frees is not returned to the system. The same setting, without code, in the
     environment: ``MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``.
 
