@@ -7,7 +7,8 @@
 sides cannot share a process: each pair runs one child process with glibc's defaults and one with the
 setting (in alternating order, pair by pair), and each child times fnn's train step and PyTorch
 eager's (the rows of ``bench/run.py``) in alternating blocks of two steps after ``--warmup`` steps.
-Per step and row: the median wall time, the process's user and system CPU time and its minor page
+Per row: its first step's time (for fnn: tracing and XLA's compilation, whose allocations the
+setting also changes); per step and row: the median wall time, the process's user and system CPU time and its minor page
 faults (``getrusage`` around the row's blocks); per child, its peak resident memory. PyTorch shares
 each child's setting, so its rows show what the setting does to a library whose blocks glibc already
 reuses.
@@ -47,8 +48,9 @@ def _child(mode: str, models: list[str], steps: int, warmup: int) -> dict[str, A
         x, y = common.make_batch(model, common.BATCH)
         fnn_build = fnn_cnn_row if model in common.CNNS else fnn_row
         rows = [fnn_build(model, x, y), torch_row(model, x, y)]
+        first = {row.name: common.first_call(row) for row in rows}  # fnn's: tracing and XLA's compilation
         for row in rows:
-            for _ in range(warmup):
+            for _ in range(warmup - 1):
                 row.step()
             row.sync()
         figures = {row.name: {"wall": [], "user": 0.0, "sys": 0.0, "minflt": 0} for row in rows}
@@ -66,7 +68,8 @@ def _child(mode: str, models: list[str], steps: int, warmup: int) -> dict[str, A
                 f["minflt"] += r1.ru_minflt - r0.ru_minflt
         n = 2 * (steps // 2)
         out["models"][model] = {name: {"wall_ms": statistics.median(f["wall"]) * 1e3, "user_ms": f["user"] / n * 1e3,
-                                       "sys_ms": f["sys"] / n * 1e3, "minflt": f["minflt"] / n}
+                                       "sys_ms": f["sys"] / n * 1e3, "minflt": f["minflt"] / n,
+                                       "first_s": first[name]}
                                 for name, f in figures.items()}  # fmt: skip
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
@@ -80,8 +83,8 @@ def _run_child(mode: str, a: argparse.Namespace) -> dict[str, Any]:
 
 
 def _table(runs: list[dict[str, Any]], models: list[str]) -> str:
-    lines = ["| model | row | malloc | wall (ms) | user CPU (ms) | system CPU (ms) | minor faults "
-             "| wall, keep / system |", "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = ["| model | row | malloc | first step (s) | wall (ms) | user CPU (ms) | system CPU (ms) | minor faults "
+             "| wall, keep / system |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for model in models:
         for name in runs[0]["models"][model]:
             med = {}
@@ -91,7 +94,8 @@ def _table(runs: list[dict[str, Any]], models: list[str]) -> str:
             for mode in MODES:
                 m = med[mode]
                 ratio = f"**{med['keep']['wall_ms'] / med['system']['wall_ms']:.2f}**" if mode == "keep" else ""
-                lines.append(f"| {model} | {name} | {mode} | {m['wall_ms']:.1f} | {m['user_ms']:.1f} "
+                first = f"{m['first_s']:.2f}" if "first_s" in m else "–"
+                lines.append(f"| {model} | {name} | {mode} | {first} | {m['wall_ms']:.1f} | {m['user_ms']:.1f} "
                              f"| {m['sys_ms']:.1f} | {m['minflt']:.0f} | {ratio} |")  # fmt: skip
     rss = {mode: statistics.median(r["peak_rss_mb"] for r in runs if r["mode"] == mode) for mode in MODES}
     lines += ["", f"Peak resident memory per process (median): glibc's defaults {rss['system']:.0f} MB, "
@@ -104,7 +108,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["resnet20", "vgg", "lenet"])
     ap.add_argument("--pairs", type=int, default=3, help="process pairs (one of each setting)")
     ap.add_argument("--steps", type=int, default=12, help="timed steps per row and process")
-    ap.add_argument("--warmup", type=int, default=6, help="untimed steps per row first (the first compiles)")
+    ap.add_argument("--warmup", type=int, default=6, help="untimed steps per row first (the first compiles), >= 1")
     ap.add_argument("--tag", default="host_memory")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)

@@ -183,3 +183,18 @@ def test_the_onednn_calls_table_times_every_form(tmp_path):
     from fnn.kernels import _onednn_conv
 
     assert dispatch.onednn_available is _onednn_conv.available  # the switch was undone
+
+
+def test_the_host_memory_table_pairs_the_settings_with_their_first_steps():
+    host_memory = pytest.importorskip("bench.host_memory")
+
+    def run(mode: str, first: float, wall: float, rss: float) -> dict:
+        row = {"wall_ms": wall, "user_ms": 1.0, "sys_ms": 0.5, "minflt": 3.0, "first_s": first}
+        return {"mode": mode, "models": {"lenet": {"fnn": row}}, "peak_rss_mb": rss}
+
+    runs = [run("system", 0.8, 8.0, 1000.0), run("keep", 1.2, 6.0, 1500.0), run("system", 1.0, 10.0, 1200.0)]
+    table = host_memory._table(runs, ["lenet"])
+    assert "| first step (s) |" in table.splitlines()[0]
+    assert "| lenet | fnn | system | 0.90 | 9.0 |" in table  # medians over the processes of a setting
+    assert "| lenet | fnn | keep | 1.20 | 6.0 |" in table and "**0.67**" in table
+    assert "glibc's defaults 1100 MB, keep_host_memory 1500 MB" in table
