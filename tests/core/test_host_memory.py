@@ -39,12 +39,13 @@ class MallInfo2(ctypes.Structure):
                 "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
 
 libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = MallInfo2
+if hasattr(libc, "mallinfo2"):  # glibc >= 2.33
+    libc.mallinfo2.restype = MallInfo2
 f = jax.jit(lambda s: jnp.arange(1 << 25, dtype=jnp.float32) * s)
 for _ in range(15):
     f(1.0).block_until_ready()
 held = f(1.0).block_until_ready()
-mapped = libc.mallinfo2().hblkhd
+mapped = libc.mallinfo2().hblkhd if hasattr(libc, "mallinfo2") else None
 del held
 windows = []
 while len(windows) < 10 and (not windows or windows[-1] >= 32768 * 10 // 3):
@@ -69,10 +70,11 @@ def test_a_large_block_is_reused_instead_of_mapped_afresh():
     system, kept = _run("system"), _run("keep")
     assert kept["kept"] is True
     # glibc's default: the block mapped on its own, afresh each call, every page faulted in
-    assert system["mapped"] >= block and system["faults"][0] > pages * 9 // 10
+    assert system["faults"][0] > pages * 9 // 10
+    assert system["mapped"] is None or system["mapped"] >= block  # None: a glibc older than mallinfo2
     # kept: the block comes from the heap, and once the heap has grown, its pages are used again
     # (the first window of ten calls was under a third in 8 of 8 quiet trial runs)
-    assert kept["mapped"] < block
+    assert kept["mapped"] is None or kept["mapped"] < block
     assert kept["faults"][-1] < pages // 3, f"the kept heap never settled: faults per ten calls {kept['faults']}"
 
 
