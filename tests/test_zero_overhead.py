@@ -5,9 +5,9 @@ Containers, the stateful form underneath the plain pair, the per-child PRNG keys
 parameter layout are all trace-time Python: after XLA's optimizations the train step
 that :func:`fnn.make_train_step` compiles must be the program a user would write by
 hand in ``jax.numpy`` with the same mathematics. Each test builds both steps for the
-benchmark models (``bench/``: MLP 784-512-512-10 and the PyTorch tutorial's LeNet-5,
-batch 128, cross-entropy, optax SGD) and compares the optimized HLO instruction by
-instruction kind. No timing here: see ``bench/README.md`` for the measured figures.
+benchmark models (``bench/``: MLP 784-512-512-10, the PyTorch tutorial's LeNet-5 and the
+VGG-style CIFAR net, batch 128, cross-entropy, optax SGD) and compares the optimized HLO
+instruction by instruction kind. No timing here: see ``bench/README.md`` for the measured figures.
 
 "The same mathematics" means the reference computes what fnn's layers compute, with the
 same primitives: ReLU as ``where(x > 0, x, 0)`` (torch7's gradient 0 at 0),
@@ -46,16 +46,29 @@ def lenet() -> fnn.Module:
     )  # fmt: skip
 
 
+def vgg() -> fnn.Module:
+    """``bench.models_cnn``'s VGG-style net: 3x3 convolutions 32-64-128-128 on oneDNN, three poolings."""
+    layers: list = []
+    for cin, cout, do_pool in VGG_CONVS:
+        layers += [fnn.Conv2d(cin, cout, 3, padding=1), fnn.ReLU()] + ([fnn.MaxPool2d(2)] if do_pool else [])
+    return fnn.Sequential(*layers, fnn.View(2048), fnn.Linear(2048, 256), fnn.ReLU(), fnn.Linear(256, 10))
+
+
+VGG_CONVS = ((3, 32, True), (32, 64, True), (64, 128, False), (128, 128, True))  # (c_in, c_out, pool after)
+MODELS = {"mlp": (mlp, (784,)), "lenet": (lenet, (1, 32, 32)), "vgg": (vgg, (3, 32, 32))}
+
+
 # --------------------------------------------------------------------------- the hand-written reference
 
 
-def conv(x: jax.Array, w: jax.Array) -> jax.Array:
-    """What ``SpatialConvolution(c, o, 5, 5)`` calls: :mod:`fnn.kernels`, or XLA's own convolution
-    when traced inside ``kernels.implementation("xla")``."""
+def conv(x: jax.Array, w: jax.Array, pad: int = 0) -> jax.Array:
+    """What ``SpatialConvolution(c, o, k, k, 1, 1, pad, pad)`` calls: :mod:`fnn.kernels`, or XLA's
+    own convolution when traced inside ``kernels.implementation("xla")``."""
+    pads = [(pad, pad), (pad, pad)]
     if kernels.current_implementation() == "xla":
-        return lax.conv_general_dilated(x, w, (1, 1), [(0, 0), (0, 0)], rhs_dilation=(1, 1),
+        return lax.conv_general_dilated(x, w, (1, 1), pads, rhs_dilation=(1, 1),
                                         dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=1)
-    return kernels.conv2d(x, w, (1, 1), [(0, 0), (0, 0)], (1, 1), 1)
+    return kernels.conv2d(x, w, (1, 1), pads, (1, 1), 1)
 
 
 def pool(x: jax.Array) -> jax.Array:
@@ -74,18 +87,23 @@ def dense(p: dict, x: jax.Array) -> jax.Array:
     return jnp.matmul(x, p["weight"].T) + jnp.reshape(p["bias"], (1, -1))
 
 
-def reference_forward(params: list[dict], x: jax.Array) -> jax.Array:
-    if len(params) == 3:  # the MLP
+def reference_forward(name: str, params: list[dict], x: jax.Array) -> jax.Array:
+    if name == "mlp":
         return dense(params[2], relu(dense(params[1], relu(dense(params[0], x)))))
+    if name == "vgg":
+        for p, (_, _, do_pool) in zip(params[:4], VGG_CONVS, strict=True):
+            x = relu(conv(x, p["weight"], pad=1) + jnp.reshape(p["bias"], (1, -1, 1, 1)))
+            x = pool(x) if do_pool else x
+        return dense(params[5], relu(dense(params[4], jnp.reshape(x, (x.shape[0], 2048)))))
     for p in params[:2]:
         x = pool(relu(conv(x, p["weight"]) + jnp.reshape(p["bias"], (1, -1, 1, 1))))
     x = jnp.reshape(x, (x.shape[0], 400))
     return dense(params[4], relu(dense(params[3], relu(dense(params[2], x)))))
 
 
-def reference_step(criterion: fnn.Criterion, opt: optax.GradientTransformation):
+def reference_step(name: str, criterion: fnn.Criterion, opt: optax.GradientTransformation):
     def step(params, state, opt_state, x, y, rng):
-        loss, grads = jax.value_and_grad(lambda p: criterion(reference_forward(p, x), y))(params)
+        loss, grads = jax.value_and_grad(lambda p: criterion(reference_forward(name, p, x), y))(params)
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = opt.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), state, opt_state, loss
@@ -116,8 +134,10 @@ def entry_kinds(hlo: str) -> collections.Counter:
     return kinds
 
 
-def compiled_pair(model: fnn.Module, in_shape: tuple[int, ...]) -> tuple[str, str]:
+def compiled_pair(name: str) -> tuple[str, str]:
     """Optimized HLO of fnn's train step and of the hand-written one, on the same params."""
+    make, in_shape = MODELS[name]
+    model = make()
     _, params, state = model.stateful.init(jax.random.key(0), (-1, *in_shape), jnp.float32)
     opt, criterion = optax.sgd(LR), fnn.CrossEntropyCriterion()
     x = jnp.zeros((BATCH, *in_shape), jnp.float32)
@@ -131,16 +151,15 @@ def compiled_pair(model: fnn.Module, in_shape: tuple[int, ...]) -> tuple[str, st
     # fnn's step compiles with fnn.core.jit_step's XLA options (on CPU: convolutions on Eigen); the
     # hand-written one gets the same options, so that the two programs compare kernel for kernel.
     options = fnn.core.cpu_compiler_options(fnn.core.STEP_COMPILER_OPTIONS)
-    theirs = reference_step(criterion, opt).lower(flat, (), opt_state, x, y, key).compile(options).as_text()
+    theirs = reference_step(name, criterion, opt).lower(flat, (), opt_state, x, y, key).compile(options).as_text()
     return ours, theirs
 
 
-@pytest.fixture(scope="module", params=["mlp", "lenet", "lenet-xla-conv"])
+@pytest.fixture(scope="module", params=["mlp", "lenet", "lenet-xla-conv", "vgg"])
 def programs(request) -> tuple[str, str]:
-    if request.param == "mlp":
-        return compiled_pair(mlp(), (784,))
-    with kernels.implementation("xla" if request.param == "lenet-xla-conv" else "auto"):
-        return compiled_pair(lenet(), (1, 32, 32))
+    name = request.param.removesuffix("-xla-conv")
+    with kernels.implementation("xla" if request.param.endswith("-xla-conv") else "auto"):
+        return compiled_pair(name)
 
 
 # --------------------------------------------------------------------------- the specification
@@ -165,11 +184,12 @@ def test_unused_keys_are_not_computed(programs):
     assert "rng-bit-generator" not in ours and "threefry" not in ours.lower()
 
 
-@pytest.mark.parametrize("name", ["mlp", "lenet"])
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_reference_is_faithful(name):
     """Both steps compute the same loss and the same update (so the comparison above compares
     the same mathematics)."""
-    model, in_shape = (mlp(), (784,)) if name == "mlp" else (lenet(), (1, 32, 32))
+    make, in_shape = MODELS[name]
+    model = make()
     _, params, state = model.stateful.init(jax.random.key(0), (-1, *in_shape), jnp.float32)
     opt, criterion = optax.sgd(LR), fnn.CrossEntropyCriterion()
     x = jax.random.normal(jax.random.key(2), (8, *in_shape), jnp.float32)
@@ -177,7 +197,8 @@ def test_the_reference_is_faithful(name):
     flat = [p for p in params if p != ()]
     with jax.numpy_dtype_promotion("standard"):
         opt_state = opt.init(flat)
-    new_ref, _, _, loss_ref = reference_step(criterion, opt)(jax.tree.map(jnp.copy, flat), (), opt_state, x, y, None)
+    reference = reference_step(name, criterion, opt)
+    new_ref, _, _, loss_ref = reference(jax.tree.map(jnp.copy, flat), (), opt_state, x, y, None)
     new, _, _, loss = fnn.make_train_step(model, criterion, opt)(params, state, opt.init(params), x, y,
                                                                  jax.random.key(1))
     assert jnp.allclose(loss, loss_ref, rtol=1e-6)
