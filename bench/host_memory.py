@@ -8,8 +8,9 @@ sides cannot share a process: each pair runs one child process with glibc's defa
 setting (in alternating order, pair by pair), and each child times fnn's train step and PyTorch
 eager's (the rows of ``bench/run.py``) in alternating blocks of two steps after ``--warmup`` steps.
 Per row: its first step's time (for fnn: tracing and XLA's compilation, whose allocations the
-setting also changes); per step and row: the median wall time, the process's user and system CPU time and its minor page
-faults (``getrusage`` around the row's blocks); per child, its peak resident memory. PyTorch shares
+setting also changes); per step and row: the median wall time, the process's user and system CPU
+time and its minor page faults (``getrusage`` around the row's blocks); per child, its peak
+resident memory. PyTorch shares
 each child's setting, so its rows show what the setting does to a library whose blocks glibc already
 reuses.
 
