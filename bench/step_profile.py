@@ -31,7 +31,6 @@ from bench.epoch_profile import _thunks
 SHAPES = {"mlp": (BATCH, 784), "lenet": (BATCH, 1, 32, 32), "resnet20": (BATCH, 3, 32, 32), "vgg": (BATCH, 3, 32, 32)}
 
 
-
 def kind(name: str) -> str:
     """A kernel's kind: its name without XLA's numbering.
 

@@ -12,7 +12,7 @@ LeNet-5: twenty; forward order on even rounds, backward on odd), on the same bat
 step by +-5 % between processes; within one process the ratios to the ``fnn`` row hold to about 1-2 %.
 
 Writes ``bench/results/<tag>.{json,md}`` (``--tag``, default ``step_variants-<model>``); the figures
-in ``bench/README.md`` ("Round 2", eighth to eleventh passes) come from this script.
+in ``bench/README.md`` ("Round 2", eighth to twelfth passes) come from this script.
 """
 
 from __future__ import annotations
@@ -110,17 +110,22 @@ VARIANTS: dict[str, tuple[str, Callable[[], contextlib.AbstractContextManager]]]
     "min-pixels-65": ("XLA's own weight gradient at 8x8 outputs too (fnn: chunked from 64 pixels)", _min_pixels(65)),
     "xla-kernels": ("every convolution and pooling XLA's own (fnn.kernels.implementation('xla'))", _xla_kernels),
     "region-copies": ("XLA's copy insertion by region analysis: no copies of donated weights", contextlib.nullcontext),
+    "xla-onednn": ("XLA:CPU's own oneDNN rewrites of dots (its two oneDNN options)", contextlib.nullcontext),
+    "no-concurrency-scheduler": ("XLA:CPU's scheduler not optimised for concurrent kernels", contextlib.nullcontext),
 }
-# name -> XLA options the variant compiles with, over fnn.core.STEP_COMPILER_OPTIONS (None: the option removed)
-OPTIONS: dict[str, dict[str, Any]] = {"region-copies": {"xla_cpu_copy_insertion_use_region_analysis": True}}
+# name -> XLA options the variant compiles with, over fnn.core.STEP_COMPILER_OPTIONS
+OPTIONS: dict[str, dict[str, Any]] = {
+    "region-copies": {"xla_cpu_copy_insertion_use_region_analysis": True},
+    "xla-onednn": {"xla_cpu_use_onednn": True, "xla_cpu_experimental_onednn_custom_call": True},
+    "no-concurrency-scheduler": {"xla_cpu_enable_concurrency_optimized_scheduler": False},
+}
 
 
 def compiler_options(name: str) -> dict[str, Any]:
     """The XLA options variant ``name`` compiles with: fnn's step options, changed by :data:`OPTIONS`."""
     from fnn.core import STEP_COMPILER_OPTIONS, cpu_compiler_options
 
-    options = {**STEP_COMPILER_OPTIONS, **OPTIONS.get(name, {})}
-    return cpu_compiler_options({k: v for k, v in options.items() if v is not None})
+    return cpu_compiler_options({**STEP_COMPILER_OPTIONS, **OPTIONS.get(name, {})})
 
 
 def fnn_train_step(model: str) -> tuple[Callable, tuple]:

@@ -11,15 +11,17 @@ write, and the step pays about 100 ms of system time on two cores (``python -m b
 what is freed there, so the next step reuses the same pages. The heap grows over the first steps
 until it holds as many blocks as are in flight at once (a block is freed asynchronously, sometimes
 after the next step has asked for its own) and as the small pieces glibc's per-thread caches keep
-between the blocks fragment it (a 128 MB block: a heap of 0.3-1.2 GB); until then some steps still
-fault in fresh pages, the more so on a loaded machine. A process started with
-``GLIBC_TUNABLES=glibc.malloc.tcache_count=0`` as well (no per-thread caches, which only the
-environment can turn off) keeps a smaller heap (ResNet-20's benchmark process peaks 0.25-0.48 GB
-lower) and compiles more slowly still. It is a setting of the whole process, for its whole life: memory a
-program frees stays with the process (the benchmark's processes peak 0.47 GB higher), which suits a
-training process and may not suit a long-lived service. One arena also costs time where many
-threads allocate at once: XLA's compilation of a step takes 1.2-1.4x as long (the first step of
-ResNet-20 3.3 s instead of 2.5 s, of LeNet-5 1.1 s instead of 0.8 s), paid once per program.
+between the blocks fragment it (a 128 MB block: a heap of 0.3-1.2 GB, up to 1.6 GB under load);
+until then some steps still fault in fresh pages, the more so on a loaded machine. A process
+started with ``GLIBC_TUNABLES=glibc.malloc.tcache_count=0`` as well (no per-thread caches, which
+only the environment can turn off) keeps a smaller heap (ResNet-20's benchmark process peaks
+0.25-0.48 GB lower) and compiles more slowly still.
+
+It is a setting of the whole process, for its whole life: memory a program frees stays with the
+process (the benchmark's processes peak 0.47 GB higher), which suits a training process and may
+not suit a long-lived service. One arena also costs time where many threads allocate at once:
+XLA's compilation of a step takes 1.2-1.4x as long (the first step of ResNet-20 3.3 s instead of
+2.5 s, of LeNet-5 1.1 s instead of 0.8 s), paid once per program.
 """
 
 from __future__ import annotations
@@ -68,10 +70,10 @@ def keep_host_memory() -> bool:
     (``python -m bench.host_memory``, 12 steps after 6) ResNet-20's step at batch 128 then makes 4 200
     page faults instead of 49 700, spends 14 ms of system time instead of 98, and takes 0.88x the
     time; VGG's 0.78x; PyTorch's steps in the same processes gain too (0.89x, 0.93x); an MLP's step,
-    whose blocks glibc reuses anyway, is unchanged. Memory
-    the process frees is not returned to the system, and compiling a step takes 1.2-1.4x as long
-    (all threads share one heap): a cost paid once, against one paid every step. The same setting, without code, in the
-    environment: ``MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``.
+    whose blocks glibc reuses anyway, is unchanged. Memory the process frees is not returned to
+    the system, and compiling a step takes 1.2-1.4x as long (all threads share one heap): a cost
+    paid once, against one paid every step. The same setting, without code, in the environment:
+    ``MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``.
 
     Returns:
       True if the setting is now in place (this call or an earlier one); False on a system without

@@ -55,7 +55,8 @@ while len(windows) < 10 and (not windows or windows[-1] >= 32768 * 10 // 3):
     windows.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     if sys.argv[1] != "keep":
         break
-print(json.dumps({"kept": kept, "mapped": mapped, "faults": windows}))
+heap = libc.mallinfo2().arena if hasattr(libc, "mallinfo2") else None
+print(json.dumps({"kept": kept, "mapped": mapped, "faults": windows, "heap": heap}))
 """
 
 
