@@ -14,25 +14,45 @@ import numpy as np
 
 BATCH = 128
 LR = 0.01
-MODELS = ("mlp", "lenet", "resnet20", "vgg")
+MODELS = ("mlp", "lenet", "resnet20", "vgg", "lstm")
 CNNS = ("resnet20", "vgg")  # CIFAR-10-shaped: 3x32x32 inputs, 10 classes
+# The LSTM of the sequences issue's benchmark: T=50 steps of N=32 sequences, 64 features in, 128 hidden,
+# time-major (T, N, F) like torch.nn.LSTM; a 128->10 linear head on the last step classifies each sequence.
+LSTM_T, LSTM_N, LSTM_IN, LSTM_H = 50, 32, 64, 128
 MNIST_DEFAULT = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
 
 
+def batch_size(model: str) -> int:
+    """Examples per step: :data:`BATCH`, and :data:`LSTM_N` sequences for the LSTM."""
+    return LSTM_N if model == "lstm" else BATCH
+
+
 def input_shape(model: str, layout: str = "NCHW") -> tuple[int, ...]:
-    """One example's shape: ``(784,)`` for the MLP, ``(1, 32, 32)`` (or ``(32, 32, 1)`` NHWC) for LeNet-5."""
+    """One example's shape: ``(784,)`` for the MLP, ``(1, 32, 32)`` (or ``(32, 32, 1)`` NHWC) for LeNet-5,
+    ``(LSTM_T, LSTM_IN)`` for the LSTM."""
     if model == "mlp":
         return (784,)
+    if model == "lstm":
+        return (LSTM_T, LSTM_IN)
     c = 3 if model in CNNS else 1
     return (32, 32, c) if layout == "NHWC" else (c, 32, 32)
 
 
-def train_flops(model: str, batch: int = BATCH) -> int:
+def init_shape(model: str) -> tuple[int, ...]:
+    """The input shape fnn's ``init`` takes, ``-1`` for the batch: time-major ``(LSTM_T, -1, LSTM_IN)`` for the LSTM."""
+    return (LSTM_T, -1, LSTM_IN) if model == "lstm" else (-1, *input_shape(model))
+
+
+def train_flops(model: str, batch: int | None = None) -> int:
     """Nominal FLOPs of one train step: multiply-adds of every matmul/convolution counted twice,
     forward + weight gradient + input gradient (none for the first layer's input). The
-    elementwise work (ReLU, pooling, softmax, the update) is not counted."""
+    elementwise work (ReLU, pooling, softmax, the gates, the update) is not counted."""
+    batch = batch_size(model) if batch is None else batch
     if model in CNNS:
         return _cnn_flops(model, batch)
+    if model == "lstm":  # the gates' two products at every step, then the head on the last one
+        x_proj, h_proj = 2 * LSTM_T * batch * LSTM_IN * 4 * LSTM_H, 2 * LSTM_T * batch * LSTM_H * 4 * LSTM_H
+        return int(3 * (x_proj + h_proj + 2 * batch * LSTM_H * 10) - x_proj)
     if model == "mlp":
         layers = [(784, 512), (512, 512), (512, 10)]
         fwd = [2 * batch * i * o for i, o in layers]
@@ -69,10 +89,15 @@ def _cnn_flops(model: str, batch: int) -> int:
     return int(3 * sum(fwd) - fwd[0])
 
 
-def make_batch(model: str, batch: int = BATCH, seed: int = 0, layout: str = "NCHW") -> tuple[np.ndarray, np.ndarray]:
-    """A random float32 input batch and int32 class targets (the same for every row)."""
+def make_batch(model: str, batch: int | None = None, seed: int = 0,
+               layout: str = "NCHW") -> tuple[np.ndarray, np.ndarray]:
+    """A random float32 input batch and int32 class targets (the same for every row); the LSTM's is
+    time-major, ``(LSTM_T, batch, LSTM_IN)``."""
+    batch = batch_size(model) if batch is None else batch
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, *input_shape(model, "NCHW"))).astype(np.float32)
+    if model == "lstm":
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))
     if layout == "NHWC" and model != "mlp":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     y = rng.integers(0, 10, batch).astype(np.int32)

@@ -88,11 +88,11 @@ def _fnn_step(model: str) -> tuple[Any, tuple]:
     opt = optax.sgd(common.LR)
 
     def init(key: Any) -> tuple:
-        _, params, state = net.stateful.init(key, (-1, *common.input_shape(model)))
+        _, params, state = net.stateful.init(key, common.init_shape(model))
         return params, state, opt.init(params)
 
     key = jax.random.key(1)
-    x, y = common.make_batch(model, common.BATCH)
+    x, y = common.make_batch(model)
     state = jax.eval_shape(init, key)
     step = fnn.make_train_step(net, fnn.CrossEntropyCriterion(), opt)
     return step, (*state, jax.ShapeDtypeStruct(x.shape, x.dtype), jax.ShapeDtypeStruct(y.shape, y.dtype), key)

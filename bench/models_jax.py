@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from bench.common import LR, Row, xla_memory
+from bench.common import LR, Row, init_shape, xla_memory
 
 
 def jax_row(name: str, step: Callable, state: tuple, x: Any, y: Any, note: str = "") -> Row:
@@ -145,6 +145,10 @@ def fnn_model(model: str) -> Any:
     """The model in fnn: torch7 layer names, torch layouts (NCHW, weight (out, in, kh, kw))."""
     import fnn
 
+    if model == "lstm":
+        from bench.models_lstm import fnn_lstm
+
+        return fnn_lstm()
     if model == "mlp":
         return fnn.Sequential(fnn.Linear(784, 512), fnn.ReLU(), fnn.Linear(512, 512), fnn.ReLU(), fnn.Linear(512, 10))
     return fnn.Sequential(
@@ -161,8 +165,7 @@ def fnn_step(model: str) -> tuple[Callable, tuple]:
     import fnn
 
     net = fnn_model(model)
-    in_shape = (-1, 784) if model == "mlp" else (-1, 1, 32, 32)
-    _, params, state = net.stateful.init(jax.random.key(0), in_shape)
+    _, params, state = net.stateful.init(jax.random.key(0), init_shape(model))
     opt = optax.sgd(LR)
     return fnn.make_train_step(net, fnn.CrossEntropyCriterion(), opt), (params, state, opt.init(params))
 

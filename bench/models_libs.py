@@ -82,6 +82,11 @@ def equinox_row(model: str, x: Any, y: Any) -> Row:
         updates, opt_state = opt.update(grads, opt_state, eqx.filter(net, eqx.is_array))
         return eqx.apply_updates(net, updates), opt_state, loss
 
+    return equinox_step_row(step, net, opt_state, x, y)
+
+
+def equinox_step_row(step: Any, net: Any, opt_state: Any, x: Any, y: Any) -> Row:
+    """The equinox Row over a filter-jitted ``step(x, y, net, opt_state) -> (net, opt_state, loss)``."""
     x, y = jnp.asarray(x), jnp.asarray(y)
     box = {"state": (net, opt_state), "loss": None}
 

@@ -43,6 +43,10 @@ def _net(model: str) -> Any:
 
     if model in ("resnet20", "vgg"):
         return _cnn_net(model)
+    if model == "lstm":
+        from bench.models_lstm import torch_lstm_net
+
+        return torch_lstm_net()
     if model == "mlp":
         return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
     return nn.Sequential(  # the PyTorch tutorial's LeNet-5

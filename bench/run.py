@@ -26,7 +26,8 @@ from bench import common
 from bench.common import BATCH, Row, first_call, interleaved, matmul_peak, summary, train_flops
 
 TITLES = {"mlp": "MLP 784-512-512-10", "lenet": "LeNet-5 (1×32×32)",
-          "resnet20": "ResNet-20 (BN, 3×32×32, CIFAR-10 shape)", "vgg": "VGG-style 32-64-128-128 (3×32×32)"}
+          "resnet20": "ResNet-20 (BN, 3×32×32, CIFAR-10 shape)", "vgg": "VGG-style 32-64-128-128 (3×32×32)",
+          "lstm": "LSTM 64-128 over 50 steps + linear head (time-major)"}
 ROWS = ("fnn", "fnn-xla", "raw", "raw+kernels", "stax", "flax", "equinox", "haiku", "torch", "torch.compile")
 
 
@@ -61,6 +62,8 @@ def builders(model: str, wanted: set[str], compile_ok: bool, memory: bool = True
 
     if model in common.CNNS:
         return _cnn_builders(model, wanted, compile_ok, device)
+    if model == "lstm":
+        return _lstm_builders(wanted, compile_ok, device)
     out: list[tuple[str, Callable, str]] = []
     add = lambda key, fn, layout="NCHW": out.append((key, fn, layout)) if key in wanted else None
     add("fnn", lambda x, y: mj.fnn_row(model, x, y))
@@ -121,6 +124,25 @@ def _cnn_builders(model: str, wanted: set[str], compile_ok: bool, device: str) -
     return out
 
 
+def _lstm_builders(wanted: set[str], compile_ok: bool, device: str) -> list[tuple[str, Callable, str]]:
+    """The LSTM rows (:mod:`bench.models_lstm`): fnn, raw JAX, flax, equinox, haiku, PyTorch (time-major)."""
+    from bench import models_jax as mj
+    from bench import models_lstm as ml
+
+    out: list[tuple[str, Callable, str]] = []
+    add = lambda key, fn, layout="TNF": out.append((key, fn, layout)) if key in wanted else None
+    add("fnn", lambda x, y: mj.fnn_row("lstm", x, y))
+    add("raw", ml.raw_lstm_row)
+    for key, mod, fn in (("flax", "flax", ml.flax_lstm_row), ("equinox", "equinox", ml.equinox_lstm_row),
+                         ("haiku", "haiku", ml.haiku_lstm_row)):
+        if key in wanted and _version(mod) is None:
+            _log(f"skipping {key}: not installed (pip install -e '.[bench]')")
+        else:
+            add(key, fn)
+    _torch_builders("lstm", wanted, compile_ok, device, add)
+    return out
+
+
 def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_ok: bool, peak: float,
                 memory: bool = True, device: str = "cpu", deadline: float | None = None) -> dict:
     """Builds, compiles and times one model's rows (``deadline``: a ``time.perf_counter()`` value after
@@ -132,7 +154,7 @@ def bench_model(model: str, wanted: set[str], rounds: int, steps: int, compile_o
             _log(f"[{model}] {key} skipped: time budget")
             meta[key] = {"error": "skipped: time budget"}
             continue
-        x, y = common.make_batch(model, BATCH, layout=layout)
+        x, y = common.make_batch(model, layout=layout)
         _log(f"[{model}] building {key}")
         try:
             row = build(x, y)
@@ -192,7 +214,8 @@ def table(model: str, res: dict) -> str:
             lines.append(f"| {name} | failed: {r['error'][:80]} | | | | | | | |")
     title = TITLES[model]
     mflop = res["flops_per_step"] / 1e6
-    return f"### {title}, batch {BATCH}, float32 — {mflop:.0f} MFLOP per step\n\n" + "\n".join(lines)
+    return (f"### {title}, batch {common.batch_size(model)}, float32 — {mflop:.0f} MFLOP per step\n\n"
+            + "\n".join(lines))
 
 
 def epoch_table(ep: dict) -> str:
@@ -272,7 +295,7 @@ def _main(argv: list[str] | None) -> dict:
 
         out["epoch"] = {}
         limit = 20 * BATCH if a.quick else None
-        for model in [m for m in a.models if m not in common.CNNS]:  # the epoch figure is MNIST's
+        for model in [m for m in a.models if m in ("mlp", "lenet")]:  # the epoch figure is MNIST's
             _log(f"[{model}] epoch figure")
             times = run_epochs(model, epoch_rounds, limit, log=_log)
             n = limit or 60000
@@ -317,7 +340,7 @@ def render(out: dict) -> str:
     ]
     for model, res in out["models"].items():
         parts += ["", table(model, res)]
-    if "epoch" in out:
+    if out.get("epoch"):
         parts += ["", "### One epoch of MNIST: fnn.fit vs bare jitted steps (medians)", "", epoch_table(out["epoch"])]
     return "\n".join(parts) + "\n"
 

@@ -25,10 +25,11 @@ import re
 import jax
 import jax.numpy as jnp
 
-from bench.common import BATCH, add_keep_host_memory, keep_host_memory_if_asked
+from bench.common import BATCH, LSTM_IN, LSTM_N, LSTM_T, add_keep_host_memory, batch_size, keep_host_memory_if_asked
 from bench.epoch_profile import _thunks
 
-SHAPES = {"mlp": (BATCH, 784), "lenet": (BATCH, 1, 32, 32), "resnet20": (BATCH, 3, 32, 32), "vgg": (BATCH, 3, 32, 32)}
+SHAPES = {"mlp": (BATCH, 784), "lenet": (BATCH, 1, 32, 32), "resnet20": (BATCH, 3, 32, 32), "vgg": (BATCH, 3, 32, 32),
+          "lstm": (LSTM_T, LSTM_N, LSTM_IN)}  # the LSTM's input is time-major
 
 
 def kind(name: str) -> str:
@@ -48,7 +49,7 @@ def profile(model: str, steps: int, variant: str = "fnn", warmup: int = 1) -> tu
 
     step, state = fnn_train_step(model)
     x = jax.random.normal(jax.random.key(1), SHAPES[model], jnp.float32)
-    y, key = jnp.zeros(BATCH, jnp.int32), jax.random.key(2)
+    y, key = jnp.zeros(batch_size(model), jnp.int32), jax.random.key(2)
     box = {"state": list(state)}
 
     def run() -> None:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, us in times.items():
         by_kind[kind(name)][0] += us
         by_kind[kind(name)][1] += 1
-    print(f"jax {jax.__version__}, fnn {a.model} train step, batch {BATCH}: {len(times)} kernels, "
+    print(f"jax {jax.__version__}, fnn {a.model} train step, batch {batch_size(a.model)}: {len(times)} kernels, "
           f"{sum(times.values()) / 1e3:.1f} ms of kernel time per step")
     print("by kind (ms per step, kernels):")
     for k, (us, n) in sorted(by_kind.items(), key=lambda kv: -kv[1][0]):

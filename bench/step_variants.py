@@ -190,7 +190,7 @@ def table(model: str, result: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="resnet20", choices=["resnet20", "vgg", "lenet", "mlp"])
+    ap.add_argument("--model", default="resnet20", choices=["resnet20", "vgg", "lenet", "mlp", "lstm"])
     ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "fnn"], choices=list(VARIANTS),
                     help="variants to run beside fnn as shipped (the kernel switches apply to the CNNs)")
     ap.add_argument("--rounds", type=int, default=10)

@@ -17,6 +17,33 @@ common = pytest.importorskip("bench.common")
 def test_nominal_flops():
     assert common.train_flops("mlp") == 3 * 2 * 128 * (784 * 512 + 512 * 512 + 512 * 10) - 2 * 128 * 784 * 512
     assert 280e6 < common.train_flops("lenet") < 300e6
+    # LSTM: the gates' two products at each of 50 steps (no input gradient for x), the head once
+    x_proj, h_proj, head = 2 * 50 * 32 * 64 * 512, 2 * 50 * 32 * 128 * 512, 2 * 32 * 128 * 10
+    assert common.train_flops("lstm") == 3 * (x_proj + h_proj + head) - x_proj
+
+
+def test_the_lstm_rows_fnn_and_raw_jax_are_the_same_model():
+    """fnn's classifier and the hand-written one give the same loss on the same parameters, and the
+    batch is time-major with one target per sequence."""
+    import jax
+    import jax.numpy as jnp
+
+    from bench import models_lstm
+    from bench.lstm import hand_written_lstm
+    from bench.models_jax import _xent
+
+    x, y = common.make_batch("lstm")
+    assert x.shape == (common.LSTM_T, common.LSTM_N, common.LSTM_IN) and y.shape == (common.LSTM_N,)
+    raw = models_lstm.raw_lstm_params()
+    lstm = {k: v for k, v in raw.items() if not k.startswith("head_")}
+    params = (lstm, (), (), {"weight": raw["head_weight"], "bias": raw["head_bias"]})
+    net = models_lstm.fnn_lstm()
+    _, expected, _ = net.stateful.init(jax.random.key(0), common.init_shape("lstm"))
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, expected)
+    fnn_loss = _xent(net.apply(params, jnp.asarray(x)), jnp.asarray(y))
+    raw_loss = _xent(hand_written_lstm(raw, jnp.asarray(x), common.LSTM_H)[-1] @ raw["head_weight"].T
+                     + raw["head_bias"][None, :], jnp.asarray(y))
+    assert fnn_loss == pytest.approx(float(raw_loss), rel=1e-5)
 
 
 def test_a_tiny_run_writes_its_table(tmp_path):
@@ -32,6 +59,16 @@ def test_a_tiny_run_writes_its_table(tmp_path):
     assert saved["models"]["mlp"]["flops_per_step"] == common.train_flops("mlp")
     table = (tmp_path / "smoke.md").read_text()
     assert "| fnn |" in table and "| raw JAX |" in table
+
+
+def test_the_lstm_table_runs_its_rows(tmp_path):
+    rows = ["fnn", "raw"] + (["torch"] if bench_run._version("torch") else [])
+    out = bench_run.main(["--models", "lstm", "--rows", *rows, "--rounds", "1", "--steps", "1", "--no-memory",
+                          "--no-compile", "--out", str(tmp_path), "--tag", "smoke"])
+    res = out["models"]["lstm"]["rows"]
+    assert {"fnn", "raw JAX"} <= set(res) and all("error" not in r for r in res.values())
+    assert out["epoch"] == {}  # the epoch figure is MNIST's: the MLP's and LeNet-5's only
+    assert "### LSTM 64-128 over 50 steps + linear head (time-major), batch 32" in (tmp_path / "smoke.md").read_text()
 
 
 def test_the_convolution_shapes_table_has_every_form(tmp_path):
