@@ -1,7 +1,8 @@
-"""Time to accuracy: the MNIST LeNet-5 recipe trained by ``fnn.fit`` and by a plain PyTorch loop, in one process.
+"""Time to accuracy: the MNIST LeNet-5 recipe trained by ``fnn.fit`` and by a plain PyTorch loop, one command.
 
-    python -m bench.time_to_accuracy                      # 5 epochs each, fnn first, then PyTorch
+    python -m bench.time_to_accuracy                      # 8 epochs each, fnn first, then PyTorch
     python -m bench.time_to_accuracy --only fnn --epochs 3
+    python -m bench.time_to_accuracy --same-process       # both sides in this process, one after the other
     python -m bench.time_to_accuracy --limit 512 --epochs 1 --json /tmp/t.json --md /tmp/t.md   # a smoke run
 
 The recipe is ``examples/train_lenet.py --data mnist.npz``: LeNet-5 (the PyTorch tutorial's net
@@ -20,6 +21,11 @@ shuffled anew each epoch, the last partial batch dropped.
   ``torch.randperm`` and sliced (no DataLoader); ``torch.set_num_threads(os.cpu_count())``
   (``--torch-threads`` changes it: on a loaded machine PyTorch's thread pool suffers most).
 
+Each side runs in a process of its own (a child of this one, which prints both tables), as a
+user runs either: in one process the second side inherits the first one's threads and glibc
+``malloc`` state, and PyTorch's loop, run after ``fnn.fit``, took 1.5-2x as long per epoch as in a
+process of its own (``--same-process`` measures it that way).
+
 Both start from ``--seed`` (``jax.random.key(seed)``, ``torch.manual_seed(seed)``). After every
 epoch each side evaluates the full 10,000-image test set (batches of 1000; ``--test-limit`` cuts
 it for smoke runs); the evaluation is timed on its own and **excluded** from the training clock
@@ -36,6 +42,9 @@ import importlib.util
 import json
 import math
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any
 
@@ -215,7 +224,8 @@ def render(out: dict[str, Any]) -> str:
         f"{out['train_images']} training images, batch {out['batch_size']}, Adam lr {out['lr']:g} with a cosine "
         f"decay over {out['schedule_epochs']} epochs, {out['epochs']} epochs, seed {out['seed']}. fnn's training "
         f"clock includes its compilation; test evaluation ({out['test_images']:,} images) is excluded from both "
-        f"clocks." + (f" PyTorch on {out['torch_threads']} threads." if NAMES["torch"] in out["runs"] else ""),
+        f"clocks." + (f" PyTorch on {out['torch_threads']} threads." if NAMES["torch"] in out["runs"] else "")
+        + (" Each side in a process of its own." if out.get("processes") == "one per side" else ""),
         "",
         f"| library | time to ≥ {pct} (s) | epochs to ≥ {pct} | final test accuracy | training s ({out['epochs']} "
         f"epochs) | evaluation s (excluded) |",
@@ -263,6 +273,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help=f"epochs the cosine decay spans (default: {default_epochs}, or --epochs if larger)")
     ap.add_argument("--batch-size", type=int, default=batch, help=f"(default: {batch})")
     ap.add_argument("--lr", type=float, default=lr, help=f"peak Adam learning rate (default: {lr:g})")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one side for the parent: no tables
+    ap.add_argument("--same-process", action="store_true",
+                    help="run both sides in this process, one after the other (default: a child process each)")
     ap.add_argument("--json", default=os.path.join(RESULTS, "time_to_accuracy.json"), help="results as JSON")
     ap.add_argument("--md", default=os.path.join(RESULTS, "time_to_accuracy.md"), help="tables as Markdown")
     args = ap.parse_args(argv)
@@ -272,6 +285,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--limit must be at least one batch ({args.batch_size} images)")
     args.schedule_epochs = args.schedule_epochs or max(default_epochs, args.epochs)
     return args
+
+
+def _in_child(key: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One side's summarised run, trained by ``python -m bench.time_to_accuracy --only key`` in a fresh process."""
+    flags = {"--epochs": args.epochs, "--target": args.target, "--limit": args.limit, "--test-limit": args.test_limit,
+             "--torch-threads": args.torch_threads, "--seed": args.seed, "--schedule-epochs": args.schedule_epochs,
+             "--batch-size": args.batch_size, "--lr": args.lr}
+    with tempfile.TemporaryDirectory() as d:
+        js = os.path.join(d, "side.json")
+        cmd = [sys.executable, "-m", "bench.time_to_accuracy", "--only", key, "--child", "--json", js,
+               "--md", os.path.join(d, "side.md")]
+        for flag, value in flags.items():
+            if value is not None:
+                cmd += [flag, str(value)]
+        root = os.path.join(os.path.dirname(__file__), "..")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        subprocess.run(cmd, check=True, env=env, cwd=root)
+        with open(js) as f:
+            return json.load(f)["runs"][NAMES[key]]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -286,16 +318,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "target": args.target,
         "torch_threads": args.torch_threads, "runs": {},
     }
-    print(f"MNIST LeNet-5: {len(train)} train / {len(test)} test images, batch {args.batch_size}, Adam {args.lr:g} "
-          f"+ cosine over {args.schedule_epochs} epochs, {args.epochs} epochs, target {100 * args.target:.2f} %")
+    if not args.child:
+        print(f"MNIST LeNet-5: {len(train)} train / {len(test)} test images, batch {args.batch_size}, Adam {args.lr:g} "
+              f"+ cosine over {args.schedule_epochs} epochs, {args.epochs} epochs, target {100 * args.target:.2f} %")
     runners = {"fnn": run_fnn, "torch": run_torch}
     for key in [args.only] if args.only else ["fnn", "torch"]:
-        gc.collect()
-        time.sleep(0.5)  # let the previous side's thread pool go idle
-        out["runs"][NAMES[key]] = summarise(runners[key](train, test, args), args.target)
+        if args.only or args.same_process:
+            gc.collect()
+            time.sleep(0.5)  # let the previous side's thread pool go idle
+            out["runs"][NAMES[key]] = summarise(runners[key](train, test, args), args.target)
+        else:
+            out["runs"][NAMES[key]] = _in_child(key, args)
+    out["processes"] = "one" if args.same_process or args.only else "one per side"
     out["loadavg_end"] = os.getloadavg()
     md = render(out)
-    print("\n" + md)
+    if not args.child:
+        print("\n" + md)
     for path, text in ((args.json, json.dumps(out, indent=1)), (args.md, md)):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:

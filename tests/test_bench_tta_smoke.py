@@ -24,6 +24,7 @@ def test_a_tiny_run_has_both_rows_and_writes_its_files(tmp_path, monkeypatch):
     out = tta.main(["--limit", "512", "--test-limit", "1000", "--epochs", "1", "--json", str(js), "--md", str(md)])
     runs = out["runs"]
     assert list(runs) == ["fnn.fit", "PyTorch loop"]  # fnn first
+    assert out["processes"] == "one per side"  # each side trained in a fresh child process
     for r in runs.values():
         assert len(r["epochs"]) == 1 and 0.0 <= r["final_accuracy"] <= 1.0
         assert r["train_s"] > 0 and r["eval_s"] > 0
@@ -31,7 +32,7 @@ def test_a_tiny_run_has_both_rows_and_writes_its_files(tmp_path, monkeypatch):
     assert out["train_images"] == 512 and out["test_images"] == 1000
     assert json.loads(js.read_text())["runs"].keys() == runs.keys()
     table = md.read_text()
-    assert "| fnn.fit |" in table and "| PyTorch loop |" in table
+    assert "| fnn.fit |" in table and "| PyTorch loop |" in table and "Each side in a process of its own." in table
 
 
 def test_the_torch_schedule_is_optax_cosine_decay():
