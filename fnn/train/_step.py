@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from fnn.core import Module, jit_step
+from fnn.core import Module, jit_once, jit_step
 from fnn.train._eval import Metrics, masked_mean, take
 from fnn.train._sharding import check_mesh, constrain, step_shardings
 
@@ -38,9 +38,31 @@ def loss_and_grads(model: Module, criterion: Criterion, params, state, x, y, rng
 
 
 def init_optimizer(optimizer: optax.GradientTransformation, params):
-    """``optimizer.init(params)``, in standard dtype promotion (schedules mix Python floats and int counts)."""
+    """``optimizer.init(params)``, in standard dtype promotion (schedules mix Python floats and int counts).
+
+    One compiled program per optimizer (:func:`fnn.core.jit_once`): run eagerly, an init builds
+    its zeros and counts one small program per shape and dtype, 0.58 s for LeNet-5's Adam against
+    0.05 s as one. An init that needs concrete values (it reads the params) runs eagerly.
+    """
+    try:
+        compiled = _compiled_init(optimizer)
+    except TypeError:  # an unhashable optimizer: not cached
+        return _init(optimizer, params)
+    try:
+        return compiled(params)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+            jax.errors.TracerArrayConversionError, jax.errors.TracerIntegerConversionError):
+        return _init(optimizer, params)
+
+
+def _init(optimizer: optax.GradientTransformation, params):
     with jax.numpy_dtype_promotion("standard"):
         return optimizer.init(params)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_init(optimizer: optax.GradientTransformation) -> Callable:
+    return jit_once(functools.partial(_init, optimizer))
 
 
 def update(optimizer: optax.GradientTransformation, grads, opt_state, params, loss=None):
@@ -211,7 +233,10 @@ def permutation(n: int, impl: str) -> Callable:
             out.append(jax.random.bits(sub, (n,), jnp.uint32))
         return jnp.stack(out) if out else jnp.zeros((0, n), jnp.uint32)
 
-    on_device, keys = jax.jit(lambda rng, epoch: jax.random.permutation(epoch_key(rng, epoch), n)), jax.jit(sort_keys)
+    # Compiled at LLVM level 1 (jit_once): the threefry hash compiles in 0.08 s instead of 0.25 s,
+    # and a permutation's keys are drawn once an epoch.
+    on_device = jit_once(lambda rng, epoch: jax.random.permutation(epoch_key(rng, epoch), n))
+    keys = jit_once(sort_keys)
 
     def perm(rng, epoch):
         devices = rng.devices() if isinstance(rng, jax.Array) else jax.devices()[:1]  # where a jit puts it
