@@ -19,7 +19,7 @@ with PyTorch eager's step beside them where torch is installed, timed in interle
 per step, process CPU ms per step (``time.process_time``: both threads, spinning included) and the
 cores the step kept busy, CPU / wall.
 
-Writes ``bench/results/conv_threads.{json,md}``; the figures in ``bench/README.md`` ("Round 2,
+Writes ``bench/results/conv_threads.{json,md}``; the figures in ``bench/HISTORY.md`` ("Round 2,
 seventh pass") come from this script.
 """
 

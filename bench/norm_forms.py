@@ -8,7 +8,7 @@ affine weight and bias (one ``jax.jit`` of ``jax.value_and_grad``; ``torch.autog
 PyTorch eager), float32, NCHW, training mode. Columns, interleaved round by round in one process:
 
 * ``1/σ then γ``: ``(x - μ)·rsqrt(σ² + eps)·γ + β`` on the 4-D input -- fnn's form before the
-  fourth pass of round 2 (``bench/README.md``);
+  fourth pass of round 2 (``bench/HISTORY.md``);
 * ``one scale``: ``(x - μ)·(γ·rsqrt(σ² + eps)) + β`` on the 4-D input (batch norm only);
 * ``fnn, no rule``: the fnn layer with its normalisation differentiated by JAX as written, not
   through fnn's derivative rule (``fnn.layers._norm.normalize``; round 2, eighth pass);

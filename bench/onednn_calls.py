@@ -9,7 +9,7 @@ chunked weight gradient or XLA's, as where the library is missing), and with ``i
 medians over 7 blocks of ``--reps`` calls, in microseconds. The shapes are LeNet-5's two
 convolutions and ResNet-20's widest and narrowest 3x3 layers. Each oneDNN call costs ~0.1 ms of
 its own, which is why ``"auto"`` calls it only from :data:`fnn.kernels.ONEDNN_MIN_ROWS` output
-pixels over the batch; the "Small calls" table of ``bench/README.md`` (round 2, ninth pass) comes
+pixels over the batch; the "Small calls" table of ``bench/HISTORY.md`` (round 2, ninth pass) comes
 from this script. Writes ``bench/results/onednn_calls.{json,md}``.
 """
 

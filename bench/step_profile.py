@@ -13,7 +13,7 @@ with their output shapes.
 
 Kernel times are summed over XLA's threads, so the total can exceed the step's wall time, and
 kernels XLA runs asynchronously (its Eigen ``convolution``) show only their launch. The figures
-in ``bench/README.md`` ("Round 2", second, ninth and tenth passes) come from this script.
+in ``bench/HISTORY.md`` ("Round 2", second, ninth and tenth passes) come from this script.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ LeNet-5: twenty; forward order on even rounds, backward on odd), on the same bat
 step by +-5 % between processes; within one process the ratios to the ``fnn`` row hold to about 1-2 %.
 
 Writes ``bench/results/<tag>.{json,md}`` (``--tag``, default ``step_variants-<model>``); the figures
-in ``bench/README.md`` ("Round 2", eighth to twelfth passes) come from this script.
+in ``bench/HISTORY.md`` ("Round 2", eighth to twelfth passes) come from this script.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
                                                                     # Winograd weight gradient (~4 min)
 
 The issue that asked for faster CPU convolutions named Winograd-style GEMMs as a candidate. This
-script is the record of that measurement (``bench/README.md``, round 2, sixth pass). A 3×3 stride-1
+script is the record of that measurement (``bench/HISTORY.md``, round 2, sixth pass). A 3×3 stride-1
 convolution (padding 1, NHWC/HWIO) is written as Winograd's F(m×m, 3×3) minimal filtering
 (Lavin & Gray, 2016): tiles of (m+2)² input pixels are transformed (``Bᵀ d B``), multiplied by the
 transformed filter (``G g Gᵀ``) in (m+2)² batched GEMMs over the channels, and transformed back to m²

@@ -24,14 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 
 # XLA options on CPU for a program that runs once or twice (see jit_once): ResNet-20's first init 5.6 ->
-# 2.8 s, LeNet-5's 2.2 -> 1.1 s (`python -m bench.init_time`; bench/README.md, round 2, sixth pass).
+# 2.8 s, LeNet-5's 2.2 -> 1.1 s (`python -m bench.init_time`; bench/HISTORY.md, round 2, sixth pass).
 ONCE_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 # XLA options on CPU for a step (see jit_step). XLA:CPU (jax 0.10) hands dots, convolutions of more
 # than 16 channels and reductions to YNNPACK (this option's default); YNNPACK runs a convolution of
 # fewer than 128 input or output channels on one thread, where XLA's Eigen convolution uses every
 # core. Without convolutions in the list, ResNet-20's train step takes 0.88x the time, VGG's 0.89x
-# (`python -m bench.conv_threads`; bench/README.md, round 2, seventh pass).
+# (`python -m bench.conv_threads`; bench/HISTORY.md, round 2, seventh pass).
 STEP_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,"
                                                                  "LIBRARY_FUSION_TYPE_REDUCE"}
 

@@ -5,7 +5,7 @@ is slow when the input channels are few (LeNet's ``1 -> 6`` and ``6 -> 16``), an
 for the *weight gradient* of the 16-128-channel 3x3 and 1x1 convolutions real CNNs are made of;
 ``reduce_window`` max pooling differentiates into a ``select_and_scatter`` that XLA:CPU lowers to
 a serial scatter. This package runs them faster behind the same NCHW/OIHW contract (measured
-figures: ``bench/README.md``, "The CPU convolution gap" and "Round 2"), one form per file:
+figures: ``bench/HISTORY.md``, "The CPU convolution gap" and "Round 2"), one form per file:
 
 * :func:`conv2d_onednn` (``_onednn_conv.py``) -- **oneDNN's convolutions** (the CPU kernels PyTorch
   runs), called from the compiled program through XLA's FFI: a JAX primitive whose forward pass,

@@ -2,7 +2,7 @@
 
 On XLA:CPU the forward convolution and its input gradient run near the speed of a GEMM, but the
 weight gradient -- a convolution that contracts over the batch and both spatial dims at once --
-runs 2-5x slower than either at batch 128 and 16-128 channels (``bench/README.md``, "Round 2").
+runs 2-5x slower than either at batch 128 and 16-128 channels (``bench/HISTORY.md``, "Round 2").
 The same weight gradient computed as a sum over batch chunks of ``chunk`` images, one XLA
 convolution each, keeps each chunk's input and output gradient in cache and runs 2-3x faster.
 
@@ -18,7 +18,7 @@ The convolutions are written channels-last (NHWC/HWIO) between explicit transpos
 operands: XLA:CPU's convolutions compute in that layout anyway (YNNPACK needs the features
 minor), and written out, XLA cancels these transposes against those of the layers around -- batch
 norm computes channels-last too -- where it would otherwise copy the layout twice (ResNet-20's step
-0.93-0.99x the time of the NCHW form, ``bench/README.md``, round 2, fifth pass).
+0.93-0.99x the time of the NCHW form, ``bench/HISTORY.md``, round 2, fifth pass).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from jax.custom_derivatives import SymbolicZero
 Array = jax.Array
 Pair = tuple[int, int]
 
-# Dispatch limits for XLA:CPU (jax 0.10; figures in bench/README.md, "Round 2"): chunks of CHUNK
+# Dispatch limits for XLA:CPU (jax 0.10; figures in bench/HISTORY.md, "Round 2"): chunks of CHUNK
 # images, used when there are at least two of them and each image gives MIN_OUT_PIXELS output
 # pixels or more (below that, at 256 channels x 4 x 4, one XLA weight gradient is faster).
 CHUNK = 16

@@ -183,7 +183,7 @@ def _onednn_fits(x: Array, w: Array, groups: int, stride: Pair, padding: tuple[P
 # The fewest output pixels over the batch (B * H' * W', the rows of the convolution's GEMM) for which
 # "auto" calls oneDNN: each call costs ~0.1 ms of its own (the FFI handler, the weights' reorder,
 # waking oneDNN's threads), so below this XLA's or the pure-JAX forms finish first. A forward pass
-# with both gradients (python -m bench.onednn_calls; bench/README.md, round 2, ninth pass): at batch 1
+# with both gradients (python -m bench.onednn_calls; bench/HISTORY.md, round 2, ninth pass): at batch 1
 # and 64 channels at 8x8 (64 rows) oneDNN 0.85 ms against 0.24, LeNet's second convolution at
 # batch 4 (400 rows) 0.80 against 0.48; from 1024 rows it is faster, or within 20 %.
 ONEDNN_MIN_ROWS = 1024
@@ -197,7 +197,7 @@ def use_onednn(x: Array, w: Array, groups: int, padding: tuple[Pair, Pair], stri
 
     Per layer oneDNN's forward pass and input gradient take 0.45-0.75x the time of XLA's, its weight
     gradient 0.25-0.55x, and ResNet-20's and LeNet-5's train steps 0.74-0.77x the time they take on
-    the pure-JAX forms (bench/README.md, round 2, ninth pass); it convolves float32 only, so float64
+    the pure-JAX forms (bench/HISTORY.md, round 2, ninth pass); it convolves float32 only, so float64
     keeps the pure-JAX forms, and small calls (batch 1 inference) keep them too.
 
     >>> import jax.numpy as jnp
@@ -220,7 +220,7 @@ def use_onednn_norm(x: Array) -> bool:
     step oneDNN's removes the layout copies around it, but the ReLUs XLA had fused into them become
     passes of their own; the kernel time stays the same and the step takes 0.99-1.08x the wall time
     on two cores (``python -m bench.step_variants --variants onednn``, ``python -m bench.step_profile
-    --variant onednn``; bench/README.md, round 2, tenth pass).
+    --variant onednn``; bench/HISTORY.md, round 2, tenth pass).
 
     >>> import jax.numpy as jnp
     >>> x = jnp.zeros((8, 4, 5, 5))

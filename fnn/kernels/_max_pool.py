@@ -10,7 +10,8 @@ otherwise recompute in every consumer (:mod:`fnn.kernels._materialize`): the poo
 the ``kh`` row copies of a following banded-GEMM convolution), the position of each window's first
 maximum (``int8``, at output resolution), and the incoming gradient. The backward pass is then one
 select at full resolution, ``dx = where(position == first[up], dy[up], 0)``: LeNet-5's train step
-takes 0.77x the CPU time it took with the one-hot masks recomputed per element (``bench/README.md``).
+takes 0.77x the CPU time it took with the one-hot masks recomputed per element
+(``bench/HISTORY.md``, round 2, third pass).
 """
 
 from __future__ import annotations

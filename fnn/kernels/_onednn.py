@@ -2,7 +2,7 @@
 
 XLA:CPU runs convolutions on Eigen or YNNPACK, 1.1-2x slower than oneDNN's JIT kernels (which
 PyTorch's CPU convolutions run on); the jaxlib wheel contains oneDNN but cannot route convolutions
-to it (bench/README.md, "Round 2"). This module binds ``libdnnl`` from the ``onednn-cpu-gomp``
+to it (bench/HISTORY.md, "Round 2"). This module binds ``libdnnl`` from the ``onednn-cpu-gomp``
 wheel (a dependency of fnn on x86-64 Linux) through its C API, with no compiled code of fnn's own.
 
 A :class:`ConvPlan` holds, for one convolution geometry, oneDNN's three primitives -- forward,
@@ -11,7 +11,7 @@ gradients) are exchanged with XLA channels-last (``nhwc``: oneDNN's fastest layo
 custom call asks XLA for, so oneDNN reads and writes them in place); the weights are plain OIHW, reordered
 into the blocked format oneDNN chose (``format_tag_any``) before each call -- a few kilobytes. With
 oneDNN choosing every layout (blocked ``nChw16c`` images, as PyTorch's ``mkldnn_convolution`` does)
-the reorders around each call cost 20-60 % more (bench/README.md, round 2, ninth pass).
+the reorders around each call cost 20-60 % more (bench/HISTORY.md, round 2, ninth pass).
 :func:`plan` builds a plan once per geometry; :meth:`ConvPlan.run` runs one of its operations on
 raw buffer addresses, under one lock: XLA may call two convolutions at once from its two threads,
 and a plan's intermediate buffers, like the cores oneDNN's OpenMP team runs on, are shared.

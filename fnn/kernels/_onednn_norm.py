@@ -8,7 +8,7 @@ and reductions go, but the ReLUs XLA had fused into them become passes of their 
 kernel time stays the same and its wall time is 0.99-1.08x (two cores), and as a layer on a
 row-major NCHW array, which XLA transposes for the call, it is slower. So the batch-norm layers take
 it only inside ``fnn.kernels.implementation("onednn")`` (:func:`fnn.kernels.use_onednn_norm`;
-bench/README.md, round 2, tenth pass).
+bench/HISTORY.md, round 2, tenth pass).
 
 Three primitives, each on ``(N, C, *spatial)`` images XLA stores channels-last and ``(C,)`` vectors:
 

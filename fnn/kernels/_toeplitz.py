@@ -23,7 +23,7 @@ import numpy as np
 Array = jax.Array
 Pair = tuple[int, int]
 
-# Dispatch limits for XLA:CPU (jax 0.10; figures in bench/README.md, "The CPU convolution gap" and
+# Dispatch limits for XLA:CPU (jax 0.10; figures in bench/HISTORY.md, "The CPU convolution gap" and
 # "Round 2"). The Toeplitz form wins for few input channels (LeNet's 1 -> 6, 6 -> 16, a CIFAR stem's
 # 3 -> 16) and loses to the chunked form (fnn.kernels._chunked) from 16 channels on, and at any stride.
 MAX_PATCH = 150

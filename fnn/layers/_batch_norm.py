@@ -127,7 +127,7 @@ def _batch_norm(
             # Computed on a (B, L, C) view -- spatial sizes as one axis, channels last -- with one per-channel
             # scale (_norm.affine_scale): XLA:CPU runs the normalisation and its gradients up to 2.4x faster
             # so than on (B, C, H, W) (python -m bench.norm_forms), and ResNet-20's step 5 % faster than on
-            # (B, C, L), as XLA's convolutions compute channels-last (bench/README.md, round 2).
+            # (B, C, L), as XLA's convolutions compute channels-last (bench/HISTORY.md, round 2).
             xb = jnp.swapaxes(xb.reshape(*xb.shape[:2], math.prod(xb.shape[2:])), 1, 2)  # -1 fails on B = 0
             weight = p["weight"].reshape(1, 1, n) if affine else None
             bias = p["bias"].reshape(1, 1, n) if affine else None

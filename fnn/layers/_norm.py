@@ -73,7 +73,7 @@ def pmean(v: Any, axis_name: str | None) -> Any:
 # and xhat * dy once each, shared by the input's, weight's and bias's gradients: ResNet-20's train
 # step takes 0.91-0.96x the time of the plain form (python -m bench.step_variants), one batch, group
 # or instance norm + ReLU with its gradients 0.64-1.12x, 0.91 at the median (python -m
-# bench.norm_forms, ResNet-20's shapes; bench/README.md, round 2, eighth pass). A JVP rule, not a
+# bench.norm_forms, ResNet-20's shapes; bench/HISTORY.md, round 2, eighth pass). A JVP rule, not a
 # VJP: forward mode, reverse mode, vmap and higher derivatives all work.
 
 

@@ -185,7 +185,7 @@ def fit(
       on_epoch: called after each epoch with a copy of the state and the epoch's
         ``{name: value}``; return True to stop.
       guard_nonfinite: keep the last finite state (below), at the cost of one select over params
-        and optimizer state per step (it shows only for tiny models; see ``bench/README.md``).
+        and optimizer state per step (it shows only for tiny models; see ``bench/HISTORY.md``, "One epoch").
       callbacks: objects with ``on_train_begin``, ``on_step``, ``on_epoch``, ``on_train_end``
         (see :class:`fnn.train.Callback`; :class:`fnn.train.CSVLogger` and
         :class:`fnn.train.TensorBoardLogger` log the history). ``on_epoch`` is called after

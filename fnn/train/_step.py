@@ -174,7 +174,7 @@ def epoch_kernel(model, criterion, optimizer, metrics: Metrics, batch_size: int,
     fuses the gather into the batch's first consumers and repeats it there (5 times for a
     5-row convolution); gathered by a jitted call of its own, each step pays a second dispatch.
     The batch the step gathers for its successor is an output: materialised, and one dispatch
-    per step. The measured costs of each choice are in ``bench/README.md``.
+    per step. The measured costs of each choice are in ``bench/HISTORY.md`` (round 1, "One epoch").
 
     With a ``mesh``, each batch is sharded over ``axis`` and the carry stays replicated (see
     :mod:`fnn.train._sharding`): XLA partitions the one step over the devices.
