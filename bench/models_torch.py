@@ -77,7 +77,7 @@ def torch_row(model: str, x: Any, y: Any, compiled: bool = False, device: str = 
     import torch
 
     torch.manual_seed(0)
-    net = _net(model).to(device)
+    net = _net(model).to(device=device, dtype=torch.float32)  # float32 whatever torch's default dtype
     opt = torch.optim.SGD(net.parameters(), lr=LR)
     xt, yt = torch.from_numpy(np.array(x)).to(device), torch.from_numpy(np.array(y)).long().to(device)
     fwd = torch.compile(net) if compiled else net
