@@ -10,9 +10,8 @@ eager's (the rows of ``bench/run.py``) in alternating blocks of two steps after 
 Per row: its first step's time (for fnn: tracing and XLA's compilation, whose allocations the
 setting also changes); per step and row: the median wall time, the process's user and system CPU
 time and its minor page faults (``getrusage`` around the row's blocks); per child, its peak
-resident memory. PyTorch shares
-each child's setting, so its rows show what the setting does to a library whose blocks glibc already
-reuses.
+resident memory. PyTorch shares each child's setting, so its rows show what the setting does to a
+library whose blocks glibc already reuses.
 
 Writes ``bench/results/<tag>.{json,md}`` (``--tag``, default ``host_memory``).
 """

@@ -25,11 +25,8 @@ import re
 import jax
 import jax.numpy as jnp
 
-from bench.common import BATCH, LSTM_IN, LSTM_N, LSTM_T, add_keep_host_memory, batch_size, keep_host_memory_if_asked
+from bench.common import MODELS, add_keep_host_memory, batch_size, init_shape, keep_host_memory_if_asked
 from bench.epoch_profile import _thunks
-
-SHAPES = {"mlp": (BATCH, 784), "lenet": (BATCH, 1, 32, 32), "resnet20": (BATCH, 3, 32, 32), "vgg": (BATCH, 3, 32, 32),
-          "lstm": (LSTM_T, LSTM_N, LSTM_IN)}  # the LSTM's input is time-major
 
 
 def kind(name: str) -> str:
@@ -48,7 +45,8 @@ def profile(model: str, steps: int, variant: str = "fnn", warmup: int = 1) -> tu
     from bench.step_variants import VARIANTS, fnn_train_step
 
     step, state = fnn_train_step(model)
-    x = jax.random.normal(jax.random.key(1), SHAPES[model], jnp.float32)
+    shape = tuple(batch_size(model) if d == -1 else d for d in init_shape(model))  # the LSTM's is time-major
+    x = jax.random.normal(jax.random.key(1), shape, jnp.float32)
     y, key = jnp.zeros(batch_size(model), jnp.int32), jax.random.key(2)
     box = {"state": list(state)}
 
@@ -67,7 +65,7 @@ def profile(model: str, steps: int, variant: str = "fnn", warmup: int = 1) -> tu
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="resnet20", choices=sorted(SHAPES))
+    ap.add_argument("--model", default="resnet20", choices=sorted(MODELS))
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--top", type=int, default=20, help="largest kernels listed")
     ap.add_argument("--variant", default="fnn", help="one of bench.step_variants.VARIANTS (default: fnn as shipped)")

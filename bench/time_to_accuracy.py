@@ -289,16 +289,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _in_child(key: str, args: argparse.Namespace) -> dict[str, Any]:
     """One side's summarised run, trained by ``python -m bench.time_to_accuracy --only key`` in a fresh process."""
-    flags = {"--epochs": args.epochs, "--target": args.target, "--limit": args.limit, "--test-limit": args.test_limit,
-             "--torch-threads": args.torch_threads, "--seed": args.seed, "--schedule-epochs": args.schedule_epochs,
-             "--batch-size": args.batch_size, "--lr": args.lr}
+    own = {"only", "child", "same_process", "json", "md"}  # set for the child below; the rest passes as given
     with tempfile.TemporaryDirectory() as d:
         js = os.path.join(d, "side.json")
         cmd = [sys.executable, "-m", "bench.time_to_accuracy", "--only", key, "--child", "--json", js,
                "--md", os.path.join(d, "side.md")]
-        for flag, value in flags.items():
-            if value is not None:
-                cmd += [flag, str(value)]
+        for dest, value in vars(args).items():
+            if dest not in own and value is not None:
+                cmd += ["--" + dest.replace("_", "-"), str(value)]
         root = os.path.join(os.path.dirname(__file__), "..")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         subprocess.run(cmd, check=True, env=env, cwd=root)

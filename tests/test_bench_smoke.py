@@ -167,6 +167,18 @@ def test_the_init_time_table_compares_both_settings_and_restores_the_options(tmp
     assert all(d["bit_identical"] and set(d["run_s"]) == {"XLA default", "jit_once"} for d in out["draws"])
 
 
+def test_the_fit_start_table_times_every_phase_in_fresh_processes(tmp_path):
+    fit_start = pytest.importorskip("bench.fit_start")
+    out = fit_start.main(["--rounds", "1", "--limit", "128", "--out", str(tmp_path), "--tag", "smoke"])
+    medians = out["medians_s"]
+    assert set(medians) == {*fit_start.PHASES, *fit_start.OPTIMIZER_FORMS}
+    assert all(v > 0 for v in medians.values())
+    parts = sum(medians[p] for p in ("labels", "state", "permutation", "first step"))
+    assert parts == pytest.approx(medians["fit, to the first step"])  # the phases add up to the whole
+    table = (tmp_path / "smoke.md").read_text()
+    assert "| optax, eager |" in table and "| fnn, one program |" in table
+
+
 def test_the_eigen_option_takes_convolutions_off_ynnpack_and_keeps_their_values():
     conv_threads = pytest.importorskip("bench.conv_threads")
     import jax
